@@ -1,0 +1,48 @@
+# The project's verbs. Everything runs from .venv, which `make install` builds.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate migrate-status test lint format token bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the service with its dev tools
+
+run: install ## serve on HOST:PORT (127.0.0.1:8000), embedded PostgreSQL if DATABASE_URL is unset
+	MIGRATE_ON_START=1 $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
+
+migrate: install ## apply pending migrations
+	$(PY) -m app.migrate up
+
+migrate-status: install ## list migrations and when each was applied
+	$(PY) -m app.migrate status
+
+test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL is set)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+token: install ## print a token for trying the API (NAME=Alice SUB=<uuid> optional)
+	@$(PY) -m app.token $(if $(NAME),--name "$(NAME)") $(if $(SUB),--sub "$(SUB)")
+
+bench: install ## load-test a local multi-worker server and print throughput and latency
+	$(PY) bench/run.py
+
+clean: ## remove the virtual environment and local data
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis .coverage

@@ -1,0 +1,34 @@
+"""The SQLAlchemy engine: a pool of psycopg2 connections, plain SQL only."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int = 5000,
+    application_name: str = "group-invites",
+) -> sa.Engine:
+    """An engine whose sessions speak UTC and give up on runaway statements."""
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername in {"postgres", "postgresql"}:
+        # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    options = f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}"
+    return sa.create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"options": options, "application_name": application_name},
+    )
+
+
+def get_engine() -> sa.Engine:
+    """The engine of the current app (created by the app factory, connected lazily)."""
+    return current_app.extensions["db_engine"]

@@ -1,0 +1,41 @@
+"""Liveness, readiness."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from app.api import Blueprint, documents_errors
+from app.api.schemas import HealthSchema
+from app.db import get_engine
+from app.errors import ServiceUnavailable
+
+blp = Blueprint("ops", __name__, description="Operations: health checks.")
+log = logging.getLogger(__name__)
+
+
+@blp.route("/healthz", endpoint="healthz")
+class Health(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.doc(security=[])
+    def get(self):
+        """The process is alive (does not touch the database)"""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz", endpoint="readyz")
+class Ready(MethodView):
+    @blp.response(200, HealthSchema)
+    @blp.doc(security=[])
+    @documents_errors(blp, (503, "`service_unavailable`: the database cannot be reached."))
+    def get(self):
+        """The database is reachable"""
+        try:
+            with get_engine().connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            raise ServiceUnavailable("The database is not reachable.") from None
+        return {"status": "ok"}

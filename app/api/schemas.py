@@ -1,0 +1,211 @@
+"""Marshmallow schemas: they validate requests and document the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+ROLES = ("owner", "admin", "member", "viewer")
+PRESET_ROLES = ("admin", "member", "viewer")
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer: rejects ``"5"``, ``5.5`` and ``true``."""
+
+    default_error_messages = {"invalid": "Must be an integer."}
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+
+class Text(fields.String):
+    """A string with outer whitespace removed and no control characters."""
+
+    default_error_messages = {"control": "Must not contain control characters."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text) or "\x7f" in text:
+            raise self.make_error("control")
+        return text
+
+
+class UTCDateTime(fields.DateTime):
+    """RFC 3339 in UTC with an explicit offset."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class Schema(ma.Schema):
+    """Base schema: unknown fields are errors."""
+
+    error_messages = {"type": "Must be a JSON object."}
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+def between(low: int, high: int) -> validate.Range:
+    return validate.Range(min=low, max=high, error="Must be between {min} and {max}.")
+
+
+def length(low: int | None, high: int) -> validate.Length:
+    if low:
+        return validate.Length(min=low, max=high, error="Must be {min} to {max} characters.")
+    return validate.Length(max=high, error="Must be at most {max} characters.")
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class ErrorDetailSchema(Schema):
+    field = fields.String(metadata={"description": "The request field, or `body`."})
+    message = fields.String()
+
+
+class ErrorSchema(Schema):
+    error = fields.String(
+        required=True, metadata={"description": "Stable snake_case code", "example": "not_found"}
+    )
+    message = fields.String(required=True, metadata={"description": "For humans"})
+    details = fields.List(
+        fields.Nested(ErrorDetailSchema), metadata={"description": "On validation errors"}
+    )
+
+
+# --- groups -----------------------------------------------------------------
+
+
+class GroupCreateSchema(Schema):
+    name = Text(required=True, validate=length(1, 100), metadata={"example": "Smith Family"})
+    description = Text(allow_none=True, validate=length(None, 500))
+    icon_emoji = Text(allow_none=True, validate=length(None, 10), metadata={"example": "🏡"})
+
+
+class GroupSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    icon_emoji = fields.String(allow_none=True)
+    member_count = fields.Integer()
+    your_role = fields.String(metadata={"enum": list(ROLES)})
+    created_at = UTCDateTime()
+
+
+# --- invites ----------------------------------------------------------------
+
+
+class InviteCreateSchema(Schema):
+    preset_role = fields.String(
+        load_default="member",
+        validate=validate.OneOf(PRESET_ROLES, error="Must be one of: admin, member, viewer."),
+    )
+    max_uses = StrictInteger(load_default=1, validate=between(1, 100))
+    expires_in_hours = StrictInteger(load_default=24, validate=between(1, 168))
+
+
+class InviteSchema(Schema):
+    id = fields.UUID()
+    group_id = fields.UUID()
+    code = fields.String(metadata={"example": "ABC-234-XYZ"})
+    preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
+    max_uses = fields.Integer()
+    current_uses = fields.Integer()
+    expires_at = UTCDateTime()
+    created_by = fields.UUID(metadata={"description": "The creator's user id"})
+    created_at = UTCDateTime()
+    invite_url = fields.String(metadata={"example": "https://example.com/join/ABC-234-XYZ"})
+
+
+class InviteDetailSchema(InviteSchema):
+    status = fields.String(metadata={"enum": ["active", "expired", "exhausted", "revoked"]})
+
+
+class UserRefSchema(Schema):
+    id = fields.UUID()
+    display_name = fields.String(allow_none=True)
+
+
+class InviteSummarySchema(Schema):
+    id = fields.UUID()
+    code = fields.String()
+    preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
+    max_uses = fields.Integer()
+    current_uses = fields.Integer()
+    expires_at = UTCDateTime()
+    created_at = UTCDateTime()
+    created_by = fields.Nested(UserRefSchema)
+
+
+class InviteListSchema(Schema):
+    data = fields.List(fields.Nested(InviteSummarySchema))
+
+
+class RedemptionSchema(Schema):
+    user_id = fields.UUID()
+    display_name = fields.String(allow_none=True)
+    role = fields.String(metadata={"enum": list(ROLES)})
+    joined_at = UTCDateTime()
+
+
+class RedemptionListSchema(Schema):
+    data = fields.List(fields.Nested(RedemptionSchema))
+
+
+class PreviewGroupSchema(Schema):
+    name = fields.String()
+    icon_emoji = fields.String(allow_none=True)
+    member_count = fields.Integer()
+
+
+class InvitePreviewSchema(Schema):
+    group = fields.Nested(PreviewGroupSchema)
+    preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
+    expires_at = UTCDateTime()
+    is_valid = fields.Boolean()
+    status = fields.String(metadata={"enum": ["active", "expired", "exhausted"]})
+
+
+# --- join -------------------------------------------------------------------
+
+
+class JoinSchema(Schema):
+    code = fields.String(
+        required=True,
+        metadata={"example": "ABC-234-XYZ", "description": "Case and separators are ignored."},
+    )
+
+
+class JoinedGroupSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    member_count = fields.Integer()
+
+
+class MembershipSchema(Schema):
+    id = fields.UUID()
+    role = fields.String(metadata={"enum": list(ROLES)})
+    joined_at = UTCDateTime()
+
+
+class JoinResultSchema(Schema):
+    group = fields.Nested(JoinedGroupSchema)
+    membership = fields.Nested(MembershipSchema)
+
+
+# --- operations -------------------------------------------------------------
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})

@@ -1,0 +1,83 @@
+"""Bearer-token verification with flask-jwt-extended.
+
+Tokens are issued by another service. We accept only the configured
+algorithm, require ``sub`` (a UUID) and ``exp``, refuse refresh tokens, and
+answer every failure with the 401 envelope.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from flask import Flask
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
+
+from app.api.errors import error_response
+from app.errors import Unauthorized
+from app.services import Actor
+
+jwt = JWTManager()
+
+MAX_DISPLAY_NAME = 100
+
+
+def _claims_acceptable(_header: dict, claims: dict) -> bool:
+    if not isinstance(claims.get("exp"), int | float) or isinstance(claims.get("exp"), bool):
+        return False
+    if "refresh" in (claims.get("type"), claims.get("token_type")):
+        return False
+    return _parse_subject(claims.get("sub")) is not None
+
+
+def _parse_subject(sub: object) -> uuid.UUID | None:
+    if not isinstance(sub, str):
+        return None
+    try:
+        return uuid.UUID(sub)
+    except ValueError:
+        return None
+
+
+def _display_name(claim: object) -> str | None:
+    """The optional ``name`` claim, tidied; junk is ignored rather than refused."""
+    if not isinstance(claim, str):
+        return None
+    name = "".join(ch for ch in claim if ch.isprintable()).strip()
+    return name[:MAX_DISPLAY_NAME] or None
+
+
+def init_app(app: Flask) -> None:
+    jwt.init_app(app)
+    jwt.token_verification_loader(_claims_acceptable)
+
+    # flask-jwt-extended registers its own handlers (``{"msg": ...}``, some
+    # 422) for its exceptions and PyJWT's; replace every one of them.
+    def handle(_error: Exception):
+        return error_response(Unauthorized())
+
+    spec = app.error_handler_spec.get(None, {}).get(None, {})
+    for exc_class in list(spec):
+        if issubclass(exc_class, JWTExtendedException | PyJWTError):
+            app.register_error_handler(exc_class, handle)
+    app.register_error_handler(JWTExtendedException, handle)
+    app.register_error_handler(PyJWTError, handle)
+
+
+def current_actor() -> Actor:
+    """The verified caller of this request."""
+    claims = get_jwt()
+    return Actor(id=uuid.UUID(claims["sub"]), display_name=_display_name(claims.get("name")))
+
+
+def auth_required(view):
+    """Require a valid bearer token before anything else about the request is looked at."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        verify_jwt_in_request()
+        return view(*args, **kwargs)
+
+    return wrapper

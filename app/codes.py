@@ -1,0 +1,53 @@
+"""Invite codes: generation from a CSPRNG and forgiving normalisation of input."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+# Uppercase letters and digits without the look-alikes 0, O, 1 and I: 32
+# symbols, so a code carries 9 * 5 = 45 bits.
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+GROUP_LENGTH = 3
+GROUPS = 3
+CODE_LENGTH = GROUP_LENGTH * GROUPS
+
+# Longest input worth looking at: nine symbols plus generous separators.
+MAX_INPUT_LENGTH = 64
+_SEPARATORS = re.compile(r"[\s-]+")
+_SYMBOLS = re.compile(rf"[A-Z0-9]{{{CODE_LENGTH}}}", re.ASCII)
+_ISSUABLE = frozenset(ALPHABET)
+
+
+def generate_code() -> str:
+    """A fresh code such as ``K7M-2QX-HP9``."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return format_code(raw)
+
+
+def format_code(raw: str) -> str:
+    return "-".join(raw[i : i + GROUP_LENGTH] for i in range(0, CODE_LENGTH, GROUP_LENGTH))
+
+
+def normalise_code(value: object) -> str | None:
+    """The canonical ``XXX-XXX-XXX`` form of user input, or None if it cannot be one.
+
+    Case does not matter, dashes and whitespace are optional and outer
+    whitespace is ignored: ``" abc 234 xyz "`` is ``ABC-234-XYZ``.
+    """
+    if not isinstance(value, str) or len(value) > MAX_INPUT_LENGTH or not value.isascii():
+        return None
+    compact = _SEPARATORS.sub("", value).upper()
+    if not _SYMBOLS.fullmatch(compact):
+        return None
+    return format_code(compact)
+
+
+def could_be_issued(code: str) -> bool:
+    """Whether a normalised code uses only the issuing alphabet (else it cannot exist)."""
+    return all(ch in _ISSUABLE for ch in code.replace("-", ""))
+
+
+def mask_code(code: str) -> str:
+    """A code safe to log: the first group only."""
+    return code[:GROUP_LENGTH] + "-***-***"

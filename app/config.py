@@ -1,0 +1,80 @@
+"""Configuration, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_LOOKUP_LIMIT = "30/minute"
+DEFAULT_JOIN_LIMIT = "10/minute"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a service that can start."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from environment variables."""
+    env = os.environ if env is None else env
+    algorithm = env.get("JWT_ALGORITHM", "HS256").strip() or "HS256"
+    config: dict[str, Any] = {
+        "APP_ENV": env.get("APP_ENV", "development").strip() or "development",
+        "DATABASE_URL": env.get("DATABASE_URL", "").strip() or None,
+        "APP_BASE_URL": (env.get("APP_BASE_URL", "").strip() or "http://127.0.0.1:8000").rstrip(
+            "/"
+        ),
+        "MAX_ACTIVE_INVITES_PER_GROUP": _int(env, "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
+        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
+        "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5, minimum=1),
+        "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+        # Rate limits (Flask-Limiter syntax and storage URIs).
+        "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
+        or DEFAULT_LOOKUP_LIMIT,
+        "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT", "").strip() or DEFAULT_JOIN_LIMIT,
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        "RATELIMIT_KEY_PREFIX": "group-invites",
+        # Tokens are issued elsewhere; this service only verifies them.
+        "JWT_ALGORITHM": algorithm,
+        "JWT_DECODE_ALGORITHMS": [algorithm],
+        "JWT_SECRET_KEY": env.get("JWT_SECRET_KEY") or None,
+        "JWT_PUBLIC_KEY": env.get("JWT_PUBLIC_KEY") or None,
+        "JWT_DECODE_ISSUER": env.get("JWT_DECODE_ISSUER") or None,
+        "JWT_DECODE_AUDIENCE": env.get("JWT_DECODE_AUDIENCE") or None,
+        "JWT_DECODE_LEEWAY": _int(env, "JWT_DECODE_LEEWAY", 0),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_IDENTITY_CLAIM": "sub",
+        # Request bodies here are a few hundred bytes at most.
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 16 * 1024, minimum=1024),
+    }
+    return config
+
+
+def validate(config: Mapping[str, Any]) -> None:
+    """Refuse settings that would run an insecure or broken service."""
+    algorithm = config["JWT_ALGORITHM"]
+    if algorithm not in {"HS256", "RS256", "ES256"}:
+        raise ConfigError("JWT_ALGORITHM must be one of HS256, RS256, ES256")
+    if algorithm == "HS256":
+        secret = config.get("JWT_SECRET_KEY")
+        if not secret:
+            raise ConfigError("JWT_SECRET_KEY is required when JWT_ALGORITHM is HS256")
+        if config["APP_ENV"] == "production" and len(secret) < 32:
+            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters in production")
+    elif not config.get("JWT_PUBLIC_KEY"):
+        raise ConfigError(f"JWT_PUBLIC_KEY (PEM) is required when JWT_ALGORITHM is {algorithm}")
+    if not config.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL is not set")

@@ -1,0 +1,89 @@
+"""Domain errors: each carries the contract's error code, HTTP status and message.
+
+Services raise these; ``app.api.errors`` turns them into the JSON envelope.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+    message = "An unexpected error occurred."
+
+    def __init__(self, message: str | None = None, *, details: list[dict] | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details
+
+
+class ValidationFailed(ApiError):
+    status = 400
+    code = "validation_error"
+    message = "The request is not valid."
+
+
+class InvalidCode(ApiError):
+    status = 400
+    code = "invalid_code"
+    message = "An invite code looks like ABC-234-XYZ: nine letters or digits."
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+    message = "A valid bearer token is required."
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+    message = "Only the group's owner and admins can manage invites."
+
+
+class PresetRoleNotAllowed(ApiError):
+    status = 403
+    code = "preset_role_not_allowed"
+    message = "Only the group's owner can create admin invites."
+
+
+class GroupNotFound(ApiError):
+    status = 404
+    code = "group_not_found"
+    message = "No such group."
+
+
+class InviteNotFound(ApiError):
+    status = 404
+    code = "invite_not_found"
+    message = "No such invite."
+
+
+class AlreadyMember(ApiError):
+    status = 409
+    code = "already_member"
+    message = "You are already a member of this group."
+
+
+class InviteLimitReached(ApiError):
+    status = 409
+    code = "invite_limit_reached"
+    message = "This group has too many active invites; revoke one first."
+
+
+class InviteExpired(ApiError):
+    status = 410
+    code = "invite_expired"
+    message = "This invite has expired."
+
+
+class InviteExhausted(ApiError):
+    status = 410
+    code = "invite_exhausted"
+    message = "This invite has been used as many times as allowed."
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; try again shortly."

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+import sqlalchemy as sa
+
+# An invite is honoured only while its creator could still hand it out: an
+# owner, or an admin for anything below admin. Otherwise it counts as revoked.
+CREATOR_HAS_AUTHORITY = """
+    EXISTS (SELECT 1
+              FROM group_memberships creator
+             WHERE creator.group_id = i.group_id
+               AND creator.user_id = i.created_by
+               AND (creator.role = 'owner'
+                    OR (creator.role = 'admin' AND i.preset_role <> 'admin')))
+"""
+
+# Precedence when several apply: revoked, then used up (it ran out before it
+# ran out of time), then expired.
+STATUS = f"""
+    CASE WHEN i.revoked_at IS NOT NULL OR NOT {CREATOR_HAS_AUTHORITY} THEN 'revoked'
+         WHEN i.current_uses >= i.max_uses THEN 'exhausted'
+         WHEN i.expires_at <= now() THEN 'expired'
+         ELSE 'active'
+    END
+"""
+
+IS_LIVE = f"""
+    i.revoked_at IS NULL
+    AND i.current_uses < i.max_uses
+    AND i.expires_at > now()
+    AND {CREATOR_HAS_AUTHORITY}
+"""
+
+INVITE_COLUMNS = """
+    i.id, i.group_id, i.code, i.preset_role, i.max_uses, i.current_uses,
+    i.expires_at, i.created_by, i.created_at
+"""
+
+_INSERT = sa.text(
+    f"""
+    INSERT INTO group_invites AS i (group_id, code, preset_role, max_uses, expires_at, created_by)
+    VALUES (:group_id, :code, :preset_role, :max_uses,
+            now() + make_interval(hours => :expires_in_hours), :created_by)
+    ON CONFLICT ON CONSTRAINT group_invites_code_unique DO NOTHING
+    RETURNING {INVITE_COLUMNS}, 'active' AS status
+    """
+)
+
+_COUNT_LIVE = sa.text(
+    f"SELECT count(*) FROM group_invites i WHERE i.group_id = :group_id AND {IS_LIVE}"
+)
+
+_LIST_LIVE = sa.text(
+    f"""
+    SELECT {INVITE_COLUMNS}, u.display_name AS created_by_display_name
+      FROM group_invites i
+      JOIN users u ON u.id = i.created_by
+     WHERE i.group_id = :group_id AND {IS_LIVE}
+     ORDER BY i.created_at DESC, i.id DESC
+    """
+)
+
+_GET = sa.text(
+    f"""
+    SELECT {INVITE_COLUMNS}, {STATUS} AS status
+      FROM group_invites i
+     WHERE i.id = :invite_id AND i.group_id = :group_id
+    """
+)
+
+_REVOKE = sa.text(
+    """
+    UPDATE group_invites
+       SET revoked_at = now(), revoked_by = :revoked_by
+     WHERE id = :invite_id AND group_id = :group_id AND revoked_at IS NULL
+    RETURNING id
+    """
+)
+
+_EXISTS_IN_GROUP = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM group_invites WHERE id = :invite_id AND group_id = :group_id)"
+)
+
+_REDEMPTIONS = sa.text(
+    """
+    SELECT m.user_id, u.display_name, m.role, m.joined_at
+      FROM group_memberships m
+      JOIN users u ON u.id = m.user_id
+     WHERE m.invite_id = :invite_id
+     ORDER BY m.joined_at, m.id
+    """
+)
+
+_PREVIEW = sa.text(
+    f"""
+    SELECT g.name AS group_name, g.icon_emoji AS group_icon_emoji,
+           (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id) AS member_count,
+           i.preset_role, i.expires_at, {STATUS} AS status
+      FROM group_invites i
+      JOIN groups g ON g.id = i.group_id
+     WHERE i.code = :code
+    """
+)
+
+# The whole admission decision in one statement: the row lock taken by the
+# UPDATE serialises joiners of one invite, and PostgreSQL re-checks the
+# predicate against the latest row version before incrementing, so
+# current_uses can never pass max_uses however many requests race.
+_CONSUME = sa.text(
+    f"""
+    UPDATE group_invites AS i
+       SET current_uses = i.current_uses + 1
+     WHERE i.code = :code
+       AND {IS_LIVE}
+       AND NOT EXISTS (SELECT 1 FROM group_memberships m
+                        WHERE m.group_id = i.group_id AND m.user_id = :user_id)
+    RETURNING i.id, i.group_id, i.preset_role, i.created_by
+    """
+)
+
+_DIAGNOSE = sa.text(
+    f"""
+    SELECT {STATUS} AS status,
+           EXISTS (SELECT 1 FROM group_memberships m
+                    WHERE m.group_id = i.group_id AND m.user_id = :user_id) AS is_member
+      FROM group_invites i
+     WHERE i.code = :code
+    """
+)
+
+
+def _dict(row: sa.Row | None) -> dict | None:
+    return dict(row._mapping) if row is not None else None
+
+
+def insert_invite(
+    conn: sa.Connection,
+    *,
+    group_id: UUID,
+    code: str,
+    preset_role: str,
+    max_uses: int,
+    expires_in_hours: int,
+    created_by: UUID,
+) -> dict | None:
+    """The new invite, or None if ``code`` is already taken (the caller retries)."""
+    return _dict(
+        conn.execute(
+            _INSERT,
+            {
+                "group_id": group_id,
+                "code": code,
+                "preset_role": preset_role,
+                "max_uses": max_uses,
+                "expires_in_hours": expires_in_hours,
+                "created_by": created_by,
+            },
+        ).one_or_none()
+    )
+
+
+def count_live(conn: sa.Connection, group_id: UUID) -> int:
+    return conn.execute(_COUNT_LIVE, {"group_id": group_id}).scalar_one()
+
+
+def list_live(conn: sa.Connection, group_id: UUID) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(_LIST_LIVE, {"group_id": group_id})]
+
+
+def get_invite(conn: sa.Connection, group_id: UUID, invite_id: UUID) -> dict | None:
+    return _dict(conn.execute(_GET, {"group_id": group_id, "invite_id": invite_id}).one_or_none())
+
+
+def revoke(conn: sa.Connection, group_id: UUID, invite_id: UUID, revoked_by: UUID) -> bool:
+    """Revoke a live invite; False if it was already revoked or is not in the group."""
+    row = conn.execute(
+        _REVOKE, {"group_id": group_id, "invite_id": invite_id, "revoked_by": revoked_by}
+    ).one_or_none()
+    return row is not None
+
+
+def exists_in_group(conn: sa.Connection, group_id: UUID, invite_id: UUID) -> bool:
+    return conn.execute(
+        _EXISTS_IN_GROUP, {"group_id": group_id, "invite_id": invite_id}
+    ).scalar_one()
+
+
+def redemptions(conn: sa.Connection, invite_id: UUID) -> list[dict]:
+    return [dict(r._mapping) for r in conn.execute(_REDEMPTIONS, {"invite_id": invite_id})]
+
+
+def preview(conn: sa.Connection, code: str) -> dict | None:
+    return _dict(conn.execute(_PREVIEW, {"code": code}).one_or_none())
+
+
+def consume_use(conn: sa.Connection, code: str, user_id: UUID) -> dict | None:
+    """Take one use of a live invite for a non-member; None if it cannot be taken."""
+    return _dict(conn.execute(_CONSUME, {"code": code, "user_id": user_id}).one_or_none())
+
+
+def diagnose(conn: sa.Connection, code: str, user_id: UUID) -> dict | None:
+    """Why a code could not be used: its status and whether the user is a member."""
+    return _dict(conn.execute(_DIAGNOSE, {"code": code, "user_id": user_id}).one_or_none())

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from app import errors
+from app.codes import could_be_issued, generate_code, normalise_code
+from app.repository import groups as group_repo
+from app.repository import invites as invite_repo
+from app.repository import users as user_repo
+from app.services import MANAGER_ROLES, Actor
+
+# 32**9 codes: a collision is already rare; several in a row means something
+# other than bad luck is wrong.
+CODE_ATTEMPTS = 8
+JOIN_ATTEMPTS = 3
+
+
+def _require_manager(conn: sa.Connection, group_id: UUID, actor: Actor) -> str:
+    role = group_repo.role_of(conn, group_id, actor.id)
+    if role is None:
+        raise errors.GroupNotFound()
+    if role not in MANAGER_ROLES:
+        raise errors.Forbidden()
+    return role
+
+
+def _parse_code(raw: object) -> str:
+    code = normalise_code(raw)
+    if code is None:
+        raise errors.InvalidCode()
+    return code
+
+
+def create_invite(
+    engine: sa.Engine,
+    actor: Actor,
+    group_id: UUID,
+    *,
+    preset_role: str = "member",
+    max_uses: int = 1,
+    expires_in_hours: int = 24,
+    max_active: int = 100,
+) -> dict:
+    """Mint an invite code for a group the caller manages."""
+    with engine.begin() as conn:
+        user_repo.upsert_user(conn, actor.id, actor.display_name)
+        role = _require_manager(conn, group_id, actor)
+        if preset_role == "admin" and role != "owner":
+            raise errors.PresetRoleNotAllowed()
+        group_repo.lock_group(conn, group_id)
+        if invite_repo.count_live(conn, group_id) >= max_active:
+            raise errors.InviteLimitReached(
+                f"This group already has {max_active} active invites; revoke one first."
+            )
+        for _ in range(CODE_ATTEMPTS):
+            invite = invite_repo.insert_invite(
+                conn,
+                group_id=group_id,
+                code=generate_code(),
+                preset_role=preset_role,
+                max_uses=max_uses,
+                expires_in_hours=expires_in_hours,
+                created_by=actor.id,
+            )
+            if invite is not None:
+                return invite
+    raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
+
+
+def list_invites(engine: sa.Engine, actor: Actor, group_id: UUID) -> list[dict]:
+    """The group's active invites, newest first."""
+    with engine.connect() as conn:
+        _require_manager(conn, group_id, actor)
+        rows = invite_repo.list_live(conn, group_id)
+    for row in rows:
+        row["created_by"] = {
+            "id": row["created_by"],
+            "display_name": row.pop("created_by_display_name"),
+        }
+    return rows
+
+
+def get_invite(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> dict:
+    """One invite of the group, whatever its state."""
+    with engine.connect() as conn:
+        _require_manager(conn, group_id, actor)
+        invite = invite_repo.get_invite(conn, group_id, invite_id)
+    if invite is None:
+        raise errors.InviteNotFound()
+    return invite
+
+
+def revoke_invite(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> None:
+    """Revoke an invite; revoking a revoked invite again is a no-op."""
+    with engine.begin() as conn:
+        _require_manager(conn, group_id, actor)
+        if invite_repo.revoke(conn, group_id, invite_id, actor.id):
+            return
+        if not invite_repo.exists_in_group(conn, group_id, invite_id):
+            raise errors.InviteNotFound()
+
+
+def list_redemptions(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> list:
+    """Who joined with an invite, oldest first."""
+    with engine.connect() as conn:
+        _require_manager(conn, group_id, actor)
+        if not invite_repo.exists_in_group(conn, group_id, invite_id):
+            raise errors.InviteNotFound()
+        return invite_repo.redemptions(conn, invite_id)
+
+
+def preview_invite(engine: sa.Engine, raw_code: object) -> dict:
+    """What anyone holding a code may learn before signing in."""
+    code = _parse_code(raw_code)
+    if not could_be_issued(code):
+        raise errors.InviteNotFound()
+    with engine.connect() as conn:
+        found = invite_repo.preview(conn, code)
+    if found is None or found["status"] == "revoked":
+        raise errors.InviteNotFound()
+    return {
+        "group": {
+            "name": found["group_name"],
+            "icon_emoji": found["group_icon_emoji"],
+            "member_count": found["member_count"],
+        },
+        "preset_role": found["preset_role"],
+        "expires_at": found["expires_at"],
+        "is_valid": found["status"] == "active",
+        "status": found["status"],
+    }
+
+
+def join_group(engine: sa.Engine, actor: Actor, raw_code: object) -> dict:
+    """Redeem a code: take one use and add the caller to the group, atomically."""
+    code = _parse_code(raw_code)
+    if not could_be_issued(code):
+        raise errors.InviteNotFound()
+    for _ in range(JOIN_ATTEMPTS):
+        with engine.begin() as conn:
+            user_repo.upsert_user(conn, actor.id, actor.display_name)
+            invite = invite_repo.consume_use(conn, code, actor.id)
+            if invite is None:
+                _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
+                continue  # it became usable between the two statements: try again
+            membership = group_repo.insert_membership(
+                conn,
+                group_id=invite["group_id"],
+                user_id=actor.id,
+                role=invite["preset_role"],
+                invited_by=invite["created_by"],
+                invite_id=invite["id"],
+            )
+            if membership is None:
+                # A concurrent join by the same user won; raising rolls back
+                # the use taken above.
+                raise errors.AlreadyMember()
+            group = group_repo.group_summary(conn, invite["group_id"])
+        return {"group": group, "membership": membership}
+    raise errors.ServiceUnavailable("The invite is busy; try again.")
+
+
+def _explain_refusal(found: dict | None) -> None:
+    if found is None or found["status"] == "revoked":
+        raise errors.InviteNotFound()
+    if found["is_member"]:
+        raise errors.AlreadyMember()
+    if found["status"] == "exhausted":
+        raise errors.InviteExhausted()
+    if found["status"] == "expired":
+        raise errors.InviteExpired()

@@ -1,0 +1,55 @@
+"""Gunicorn settings, all overridable from the environment.
+
+With DATABASE_URL unset (and APP_ENV not production) the master starts the
+embedded PostgreSQL under .data/ once, before any worker forks; with
+MIGRATE_ON_START=1 it applies pending migrations first.
+"""
+
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+# The app logs one redacted line per request; gunicorn's access log would
+# print raw paths, invite codes included.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Workers load the app after fork, so no connection is shared across processes.
+preload_app = False
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_embedded = None
+
+
+def on_starting(server):
+    global _embedded
+    from app.local import dev_jwt_secret, ensure_database_url
+
+    url, _embedded = ensure_database_url()
+    os.environ["DATABASE_URL"] = url
+
+    if not any(os.environ.get(k) for k in ("JWT_SECRET_KEY", "JWT_PUBLIC_KEY")):
+        secret = dev_jwt_secret(create=True)
+        if secret:
+            os.environ["JWT_SECRET_KEY"] = secret
+            server.log.warning(
+                "JWT_SECRET_KEY is unset: using the development secret in .data/; "
+                "`make token` signs with it"
+            )
+
+    if os.environ.get("MIGRATE_ON_START") == "1":
+        from app.db import create_engine
+        from app.migrate import upgrade
+
+        engine = create_engine(url, pool_size=1)
+        try:
+            applied = upgrade(engine)
+        finally:
+            engine.dispose()
+        server.log.info("migrations: %s", ", ".join(applied) or "up to date")

@@ -1,0 +1,139 @@
+"""Test helpers: tokens and a thin client that speaks the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+import jwt
+import sqlalchemy as sa
+
+JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+
+
+def make_token(
+    sub: str | None = None,
+    *,
+    secret: str = JWT_SECRET,
+    algorithm: str = "HS256",
+    expires_in: int | None = 600,
+    **claims,
+) -> str:
+    now = dt.datetime.now(dt.UTC)
+    payload = {"sub": sub or str(uuid.uuid4()), "iat": now}
+    if expires_in is not None:
+        payload["exp"] = now + dt.timedelta(seconds=expires_in)
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class User:
+    id: uuid.UUID
+    name: str | None
+    token: str = field(repr=False)
+
+    @property
+    def headers(self) -> dict:
+        return bearer(self.token)
+
+
+class Api:
+    """Calls the service through the Flask test client and checks the DB directly."""
+
+    def __init__(self, client, engine):
+        self.client = client
+        self.engine = engine
+
+    def user(self, name: str | None = None) -> User:
+        user_id = uuid.uuid4()
+        claims = {"name": name} if name else {}
+        return User(user_id, name, make_token(str(user_id), **claims))
+
+    def create_group(self, user: User, **body) -> dict:
+        body.setdefault("name", "Smith Family")
+        response = self.client.post("/api/v1/groups", json=body, headers=user.headers)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def create_invite(self, user: User, group_id, **body) -> dict:
+        response = self.client.post(
+            f"/api/v1/groups/{group_id}/invites", json=body, headers=user.headers
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def join(self, user: User, code: str):
+        return self.client.post("/api/v1/groups/join", json={"code": code}, headers=user.headers)
+
+    def member(self, group_id, role: str = "member", name: str | None = None) -> User:
+        """A user who is already in the group with ``role`` (inserted directly)."""
+        user = self.user(name or f"{role.title()} User")
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO users (id, display_name) VALUES (:id, :name)"),
+                {"id": user.id, "name": user.name},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO group_memberships (group_id, user_id, role)"
+                    " VALUES (:group_id, :user_id, :role)"
+                ),
+                {"group_id": group_id, "user_id": user.id, "role": role},
+            )
+        return user
+
+    def set_role(self, group_id, user: User, role: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE group_memberships SET role = :role"
+                    " WHERE group_id = :group_id AND user_id = :user_id"
+                ),
+                {"group_id": group_id, "user_id": user.id, "role": role},
+            )
+
+    def invite_row(self, invite_id) -> dict:
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    sa.text("SELECT * FROM group_invites WHERE id = :id"), {"id": invite_id}
+                )
+                .mappings()
+                .one()
+            )
+
+    def expire(self, invite_id) -> None:
+        """Move an invite's expiry into the past, as time would."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE group_invites SET created_at = now() - interval '2 hours',"
+                    " expires_at = now() - interval '1 second' WHERE id = :id"
+                ),
+                {"id": invite_id},
+            )
+
+    def snapshot(self, group_id) -> dict:
+        """Everything a request could have changed about a group."""
+        with self.engine.connect() as conn:
+            invites = conn.execute(
+                sa.text(
+                    "SELECT id, code, current_uses, revoked_at FROM group_invites"
+                    " WHERE group_id = :g ORDER BY id"
+                ),
+                {"g": group_id},
+            ).all()
+            members = conn.execute(
+                sa.text(
+                    "SELECT user_id, role FROM group_memberships WHERE group_id = :g"
+                    " ORDER BY user_id"
+                ),
+                {"g": group_id},
+            ).all()
+        return {"invites": [tuple(r) for r in invites], "members": [tuple(r) for r in members]}

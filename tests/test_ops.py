@@ -1,0 +1,143 @@
+"""Health, docs, the error envelope for plain HTTP errors, 500s and request logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app import create_app
+from app.config import ConfigError
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+def test_readyz(client):
+    response = client.get("/readyz")
+    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+
+
+def test_readyz_without_a_database(make_app):
+    # Nothing listens on port 1; the app must still start and say it is not ready.
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "service_unavailable"
+    assert "Retry-After" in response.headers
+
+
+def test_database_outage_is_a_503_not_a_traceback(make_app, api):
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+    response = app.test_client().post(
+        "/api/v1/groups", json={"name": "G"}, headers=api.user("U").headers
+    )
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "service_unavailable"
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+def test_openapi_and_docs(client):
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    assert "/api/v1/groups/join" in spec.get_json()["paths"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.get_data(as_text=True).lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/nope", 404, "not_found"),
+        ("GET", "/api/v1/invites", 404, "not_found"),
+        ("PUT", "/api/v1/groups", 405, "method_not_allowed"),
+        ("PATCH", "/api/v1/invites/ABC-234-XYZ", 405, "method_not_allowed"),
+    ],
+)
+def test_plain_http_errors_use_the_envelope(client, method, path, status, error):
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    body = response.get_json()
+    assert body["error"] == error
+    assert isinstance(body["message"], str)
+    if status == 405:
+        assert "Allow" in response.headers
+
+
+def test_unexpected_errors_hide_internals_and_are_logged(make_app, caplog):
+    app = make_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret detail: password=hunter2 code ABC-234-XYZ")
+
+    with caplog.at_level(logging.ERROR, logger="app.errors"):
+        response = app.test_client().get("/boom")
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "internal_error",
+        "message": "An unexpected error occurred.",
+    }
+    assert "hunter2" not in response.get_data(as_text=True)
+    logged = [r for r in caplog.records if r.name == "app.errors"]
+    assert logged
+    assert logged[0].exc_info is not None  # the traceback is kept for the operators
+
+
+def test_one_log_line_per_request_without_the_code(api, owner, group, caplog):
+    invite = api.create_invite(owner, group["id"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="app.request"):
+        api.client.get(f"/api/v1/invites/{invite['code']}", headers={"X-Request-ID": "req-42"})
+        api.join(api.user("Joiner"), invite["code"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.request"]
+    assert len(lines) == 2
+    assert lines[0].startswith("GET /api/v1/invites/<code> 200 ")
+    assert "request_id=req-42" in lines[0]
+    assert lines[1].startswith("POST /api/v1/groups/join 200 ")
+    code_body = invite["code"][4:]
+    for line in lines:
+        assert code_body not in line
+        assert "Bearer" not in line
+
+
+def test_redacting_formatter_masks_codes_in_tracebacks():
+    from app.request_log import RedactingFormatter
+
+    try:
+        raise ValueError("duplicate key (code)=(ABC-234-XYZ)")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed for abc-234-xyz", None, sys.exc_info()
+        )
+    text = RedactingFormatter("%(message)s").format(record)
+    assert "234-XYZ" not in text.upper()
+    assert "ABC-***-***" in text
+
+
+def test_request_id_is_echoed_or_generated(client):
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc.123"}).headers["X-Request-ID"]
+        == "abc.123"
+    )
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id"}).headers["X-Request-ID"]
+    assert generated != "bad id"
+    assert len(generated) == 32
+
+
+def test_production_refuses_weak_or_missing_secrets(database_url):
+    base = {"DATABASE_URL": database_url, "APP_ENV": "production"}
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        create_app({**base, "JWT_SECRET_KEY": None})
+    with pytest.raises(ConfigError, match="at least 32"):
+        create_app({**base, "JWT_SECRET_KEY": "short"})
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        create_app({"APP_ENV": "production", "JWT_SECRET_KEY": "x" * 40, "DATABASE_URL": None})

@@ -28,7 +28,7 @@ migrate-status: install ## list migrations and when each was applied
 	$(PY) -m app.migrate status
 
 test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL is set)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .

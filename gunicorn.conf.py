@@ -22,6 +22,9 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Workers load the app after fork, so no connection is shared across processes.
 preload_app = False
+# gunicorn 27's control socket lives at one per-user path, so two servers on
+# one machine (tests, a benchmark, `make run`) would fight over it.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _embedded = None

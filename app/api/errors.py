@@ -7,7 +7,7 @@ import math
 import time
 
 import sqlalchemy.exc
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -86,13 +86,25 @@ def _handle_http_exception(error: HTTPException):
 
 
 def _handle_database_unavailable(error: sqlalchemy.exc.OperationalError):
-    log.error("database unavailable: %s", type(error.orig).__name__, exc_info=error)
+    log.error(
+        "database unavailable: %s request_id=%s",
+        type(error.orig).__name__,
+        g.get("request_id"),
+        exc_info=error,
+    )
     return error_response(ServiceUnavailable())
 
 
 def _handle_unexpected(error: Exception):
     original = getattr(error, "original_exception", None) or error
-    log.error("unhandled %s", type(original).__name__, exc_info=original)
+    log.error(
+        "unhandled %s in %s %s request_id=%s",
+        type(original).__name__,
+        request.method,
+        request.url_rule.rule if request.url_rule else "<unmatched>",
+        g.get("request_id"),
+        exc_info=original,
+    )
     return envelope(500, "internal_error", "An unexpected error occurred.")
 
 

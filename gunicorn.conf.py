@@ -46,6 +46,15 @@ def on_starting(server):
                 "`make token` signs with it"
             )
 
+    storage = os.environ.get("RATELIMIT_STORAGE_URI", "memory://") or "memory://"
+    if storage.startswith("memory://") and server.cfg.workers > 1:
+        server.log.warning(
+            "RATELIMIT_STORAGE_URI is memory://: each of the %d workers counts on its own, "
+            "so a client can get up to %d times each limit; use redis:// to share counters",
+            server.cfg.workers,
+            server.cfg.workers,
+        )
+
     if os.environ.get("MIGRATE_ON_START") == "1":
         from app.db import create_engine
         from app.migrate import upgrade

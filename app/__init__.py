@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"],
         pool_size=app.config["DB_POOL_SIZE"],
         statement_timeout_ms=app.config["DB_STATEMENT_TIMEOUT_MS"],
+        pool_timeout_s=app.config["DB_POOL_TIMEOUT_S"],
     )
     request_log.init_app(app)
     api_errors.init_app(app)

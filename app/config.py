@@ -41,6 +41,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5, minimum=1),
         "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+        "DB_POOL_TIMEOUT_S": _int(env, "DB_POOL_TIMEOUT_S", 10, minimum=1),
         # Rate limits (Flask-Limiter syntax and storage URIs).
         "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
         or DEFAULT_LOOKUP_LIMIT,

@@ -11,6 +11,7 @@ def create_engine(
     *,
     pool_size: int = 5,
     statement_timeout_ms: int = 5000,
+    pool_timeout_s: float = 10,
     application_name: str = "group-invites",
 ) -> sa.Engine:
     """An engine whose sessions speak UTC and give up on runaway statements."""
@@ -24,6 +25,8 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Fail fast (503) rather than hold a request until gunicorn's timeout.
+        pool_timeout=pool_timeout_s,
         pool_recycle=1800,
         connect_args={"options": options, "application_name": application_name},
     )

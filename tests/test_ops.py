@@ -141,3 +141,19 @@ def test_production_refuses_weak_or_missing_secrets(database_url):
         create_app({**base, "JWT_SECRET_KEY": "short"})
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         create_app({"APP_ENV": "production", "JWT_SECRET_KEY": "x" * 40, "DATABASE_URL": None})
+
+
+def test_exhausted_connection_pool_is_a_503(make_app, api):
+    app = make_app(DB_POOL_SIZE=1, DB_POOL_TIMEOUT_S=1)
+    engine = app.extensions["db_engine"]
+    held = [engine.connect(), engine.connect()]  # pool of 1 plus 1 overflow, both taken
+    try:
+        response = app.test_client().post(
+            "/api/v1/groups", json={"name": "G"}, headers=api.user("U").headers
+        )
+    finally:
+        for conn in held:
+            conn.close()
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "service_unavailable"
+    assert response.headers["Retry-After"] == "5"

@@ -85,10 +85,10 @@ def _handle_http_exception(error: HTTPException):
     return response
 
 
-def _handle_database_unavailable(error: sqlalchemy.exc.OperationalError):
+def _handle_database_unavailable(error: sqlalchemy.exc.SQLAlchemyError):
     log.error(
         "database unavailable: %s request_id=%s",
-        type(error.orig).__name__,
+        type(getattr(error, "orig", None) or error).__name__,
         g.get("request_id"),
         exc_info=error,
     )
@@ -114,4 +114,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(sqlalchemy.exc.OperationalError, _handle_database_unavailable)
     app.register_error_handler(sqlalchemy.exc.InterfaceError, _handle_database_unavailable)
+    # No pooled connection came free in time: overloaded, not broken.
+    app.register_error_handler(sqlalchemy.exc.TimeoutError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -4,15 +4,24 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+# Insert a new user, or refresh a changed display name. Written as a
+# conditional UPDATE rather than ON CONFLICT DO UPDATE ... WHERE, which would
+# lock the user's row even when nothing changes and so queue every concurrent
+# write of one user behind the others.
 _UPSERT = sa.text(
     """
-    INSERT INTO users (id, display_name)
-    VALUES (:id, :display_name)
-    ON CONFLICT (id) DO UPDATE
-       SET display_name = COALESCE(EXCLUDED.display_name, users.display_name),
-           updated_at = now()
-     WHERE EXCLUDED.display_name IS NOT NULL
-       AND users.display_name IS DISTINCT FROM EXCLUDED.display_name
+    WITH inserted AS (
+        INSERT INTO users (id, display_name)
+        VALUES (:id, CAST(:display_name AS text))
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    )
+    UPDATE users
+       SET display_name = CAST(:display_name AS text), updated_at = now()
+     WHERE id = :id
+       AND CAST(:display_name AS text) IS NOT NULL
+       AND display_name IS DISTINCT FROM CAST(:display_name AS text)
+       AND NOT EXISTS (SELECT 1 FROM inserted)
     """
 )
 

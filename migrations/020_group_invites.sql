@@ -14,14 +14,20 @@ CREATE TABLE group_invites (
     expires_at   timestamptz NOT NULL,
     created_by   uuid NOT NULL REFERENCES users (id),
     created_at   timestamptz NOT NULL DEFAULT now(),
-    revoked_at   timestamptz,
-    revoked_by   uuid REFERENCES users (id),
+    -- Revocation is permanent. 'revoked': by an owner or admin (revoked_by);
+    -- 'creator_lost_authority': its creator was demoted or left (see below).
+    revoked_at     timestamptz,
+    revoked_by     uuid REFERENCES users (id),
+    revoked_reason text,
     CONSTRAINT group_invites_code_unique UNIQUE (code),
     CONSTRAINT group_invites_uses_within_max
         CHECK (current_uses >= 0 AND current_uses <= max_uses),
     CONSTRAINT group_invites_expires_after_creation CHECK (expires_at > created_at),
-    CONSTRAINT group_invites_revocation_complete
-        CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+    CONSTRAINT group_invites_revocation_complete CHECK (
+        (revoked_at IS NULL AND revoked_by IS NULL AND revoked_reason IS NULL)
+        OR (revoked_at IS NOT NULL AND revoked_reason = 'revoked' AND revoked_by IS NOT NULL)
+        OR (revoked_at IS NOT NULL AND revoked_reason = 'creator_lost_authority'
+            AND revoked_by IS NULL))
 );
 
 -- The preview and the join look an invite up by code. The unique index above
@@ -46,3 +52,33 @@ ALTER TABLE group_memberships
 CREATE INDEX group_memberships_invite_idx
     ON group_memberships (invite_id, joined_at)
     WHERE invite_id IS NOT NULL;
+
+-- An invite lives only as long as its creator's authority: an owner, or an
+-- admin for anything below admin. When a membership's role changes or the
+-- membership goes, the creator's invites that are now beyond them are revoked
+-- for good, whichever code path made the change. (Restoring the role later
+-- does not bring leaked codes back.) Taking the invite rows' locks here also
+-- orders a demotion against concurrent joins of those invites.
+CREATE FUNCTION group_invites_revoke_on_lost_authority() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE group_invites AS i
+       SET revoked_at = now(), revoked_reason = 'creator_lost_authority'
+     WHERE i.group_id = OLD.group_id
+       AND i.created_by = OLD.user_id
+       AND i.revoked_at IS NULL
+       AND NOT (TG_OP = 'UPDATE'
+                AND (NEW.role = 'owner' OR (NEW.role = 'admin' AND i.preset_role <> 'admin')));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER group_memberships_role_changed
+    AFTER UPDATE OF role ON group_memberships
+    FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role)
+    EXECUTE FUNCTION group_invites_revoke_on_lost_authority();
+
+CREATE TRIGGER group_memberships_removed
+    AFTER DELETE ON group_memberships
+    FOR EACH ROW
+    EXECUTE FUNCTION group_invites_revoke_on_lost_authority();

@@ -277,9 +277,36 @@ def test_invites_of_a_demoted_admin_stop_working(api, owner, group):
     assert detail["status"] == "revoked"
     assert api.invite_row(invite["id"])["current_uses"] == 0
 
-    # Authority restored: the invite works again (it was never revoked).
+    row = api.invite_row(invite["id"])
+    assert row["revoked_reason"] == "creator_lost_authority"
+    assert row["revoked_by"] is None
+    # Restoring the role does not bring a possibly leaked code back.
     api.set_role(group["id"], admin, "admin")
-    assert api.join(api.user("Later"), invite["code"]).status_code == 200
+    assert api.join(api.user("Later"), invite["code"]).status_code == 404
+    assert api.client.get(f"/api/v1/invites/{invite['code']}").status_code == 404
+
+
+def test_lost_authority_frees_the_cap_for_good(app, api, owner, group, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_ACTIVE_INVITES_PER_GROUP", 2)
+    admin = api.member(group["id"], "admin")
+    api.create_invite(admin, group["id"])
+    api.create_invite(admin, group["id"])
+    api.set_role(group["id"], admin, "member")
+    api.create_invite(owner, group["id"])
+    api.create_invite(owner, group["id"])
+    api.set_role(group["id"], admin, "admin")
+    listed = api.client.get(_invites_url(group["id"]), headers=owner.headers).get_json()["data"]
+    assert len(listed) == 2
+    assert {i["created_by"]["id"] for i in listed} == {str(owner.id)}
+
+
+def test_demoting_someone_else_leaves_their_invites_alone(api, owner, group):
+    admin = api.member(group["id"], "admin")
+    other_admin = api.member(group["id"], "admin")
+    invite = api.create_invite(admin, group["id"])
+    api.set_role(group["id"], other_admin, "viewer")
+    assert api.invite_row(invite["id"])["revoked_at"] is None
+    assert api.join(api.user("Ok"), invite["code"]).status_code == 200
 
 
 def test_admin_invite_needs_its_creator_to_still_be_owner(api, owner, group, engine):
@@ -384,6 +411,7 @@ def test_revoke_is_recorded_idempotent_and_final(api, owner, group):
     again = api.client.delete(path, headers=owner.headers)
     assert again.status_code == 204
     # The first revocation is what is remembered.
+    assert api.invite_row(invite["id"])["revoked_reason"] == "revoked"
     assert api.invite_row(invite["id"])["revoked_by"] == admin.id
     assert api.invite_row(invite["id"])["revoked_at"] == row["revoked_at"]
 
@@ -430,3 +458,22 @@ def test_redemptions_of_unknown_invite(api, owner, group):
     )
     assert response.status_code == 404
     assert response.get_json()["error"] == "invite_not_found"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"max_uses": ' + "9" * 5000 + "}",
+        '{"preset_role": "\\ud800"}',
+        '{"\\udfff": 1}',
+    ],
+    ids=["huge-integer", "lone-surrogate-value", "lone-surrogate-key"],
+)
+def test_hostile_json_is_a_400(api, owner, group, raw):
+    before = api.snapshot(group["id"])
+    response = api.client.post(
+        _invites_url(group["id"]), data=raw, content_type="application/json", headers=owner.headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "validation_error"
+    assert api.snapshot(group["id"]) == before

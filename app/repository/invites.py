@@ -6,6 +6,9 @@ import sqlalchemy as sa
 
 # An invite is honoured only while its creator could still hand it out: an
 # owner, or an admin for anything below admin. Otherwise it counts as revoked.
+# A trigger (020_group_invites.sql) revokes such invites for good when the
+# creator's role changes; this predicate keeps the rule even for changes made
+# with triggers disabled.
 CREATOR_HAS_AUTHORITY = """
     EXISTS (SELECT 1
               FROM group_memberships creator
@@ -72,7 +75,7 @@ _GET = sa.text(
 _REVOKE = sa.text(
     """
     UPDATE group_invites
-       SET revoked_at = now(), revoked_by = :revoked_by
+       SET revoked_at = now(), revoked_by = :revoked_by, revoked_reason = 'revoked'
      WHERE id = :invite_id AND group_id = :group_id AND revoked_at IS NULL
     RETURNING id
     """

@@ -13,6 +13,8 @@ from app.api import errors as api_errors
 from app.api import init_app as init_api
 from app.limiter import limiter
 
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment, with ``overrides`` on top (tests)."""
@@ -30,8 +32,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     config.validate(app.config)
+    app.config["APP_BASE_URL"] = (app.config["APP_BASE_URL"] or LOCAL_BASE_URL).rstrip("/")
     app.json.sort_keys = False  # fields in the order the schemas declare them
-    app.json.ensure_ascii = False
+    # "//" in a path would otherwise be a 308 redirect with an HTML body.
+    app.url_map.merge_slashes = False
 
     request_log.configure_logging(app.config.get("LOG_LEVEL", "INFO"))
     if app.config["TRUSTED_PROXY_COUNT"]:

@@ -6,6 +6,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from jwt.algorithms import get_default_algorithms
+from jwt.exceptions import InvalidKeyError
+from limits import parse_many
+
 DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
 
@@ -34,9 +38,9 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "APP_ENV": env.get("APP_ENV", "development").strip() or "development",
         "DATABASE_URL": env.get("DATABASE_URL", "").strip() or None,
-        "APP_BASE_URL": (env.get("APP_BASE_URL", "").strip() or "http://127.0.0.1:8000").rstrip(
-            "/"
-        ),
+        # None here means "not configured"; create_app fills in the local default.
+        "APP_BASE_URL": env.get("APP_BASE_URL", "").strip().rstrip("/") or None,
+        "LOG_LEVEL": (env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
         "MAX_ACTIVE_INVITES_PER_GROUP": _int(env, "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
         "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5, minimum=1),
@@ -66,6 +70,15 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse settings that would run an insecure or broken service."""
+    for name in ("INVITE_LOOKUP_RATE_LIMIT", "JOIN_RATE_LIMIT"):
+        try:
+            if not parse_many(config[name]):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"{name} is not a rate limit (e.g. '30/minute' or '10 per minute'): "
+                f"{config[name]!r}"
+            ) from None
     algorithm = config["JWT_ALGORITHM"]
     if algorithm not in {"HS256", "RS256", "ES256"}:
         raise ConfigError("JWT_ALGORITHM must be one of HS256, RS256, ES256")
@@ -77,5 +90,12 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError("JWT_SECRET_KEY must be at least 32 characters in production")
     elif not config.get("JWT_PUBLIC_KEY"):
         raise ConfigError(f"JWT_PUBLIC_KEY (PEM) is required when JWT_ALGORITHM is {algorithm}")
+    else:
+        try:
+            get_default_algorithms()[algorithm].prepare_key(config["JWT_PUBLIC_KEY"])
+        except (InvalidKeyError, ValueError, TypeError) as exc:
+            raise ConfigError(f"JWT_PUBLIC_KEY is not a usable {algorithm} public key") from exc
     if not config.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL is not set")
+    if config["APP_ENV"] == "production" and not config.get("APP_BASE_URL"):
+        raise ConfigError("APP_BASE_URL is required in production (it makes invite_url)")

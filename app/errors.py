@@ -26,7 +26,7 @@ class ValidationFailed(ApiError):
 class InvalidCode(ApiError):
     status = 400
     code = "invalid_code"
-    message = "An invite code looks like ABC-234-XYZ: nine letters or digits."
+    message = "An invite code looks like ABC-234-XYZ: nine letters and digits, never 0, O, 1 or I."
 
 
 class Unauthorized(ApiError):

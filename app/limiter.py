@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from flask import current_app
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
@@ -27,4 +29,4 @@ def join_limit() -> str:
 
 def user_key() -> str:
     """Per authenticated user; the token was verified before the limit is checked."""
-    return f"user:{get_jwt_identity()}"
+    return f"user:{uuid.UUID(get_jwt_identity())}"

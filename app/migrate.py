@@ -62,9 +62,11 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         match = FILENAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: expected a name like 020_group_invites.sql")
-        version = match["version"]
+        version = str(int(match["version"]))  # 020 and 0020 are the same version
         if version in found:
-            raise MigrationError(f"{path.name}: version {version} is used twice")
+            raise MigrationError(
+                f"{path.name}: version {version} is also {found[version].filename}"
+            )
         raw = path.read_bytes()
         found[version] = Migration(
             version=version,
@@ -110,6 +112,9 @@ def upgrade(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
     migrations = discover(directory)
     done: list[str] = []
     with engine.connect() as conn:
+        # Waiting for another replica's run, or a long migration, is not a
+        # runaway statement: lift the app's statement_timeout for this session.
+        conn.execute(sa.text("SET statement_timeout = 0"))
         # A session-level lock, so replicas starting together take turns.
         conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         conn.commit()

@@ -32,6 +32,7 @@ class RedactingFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
+    root.setLevel(level)
     if any(isinstance(h.formatter, RedactingFormatter) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stderr)
@@ -53,6 +54,8 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = request_id
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
         started = g.get("started")
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         # The route template, never the raw path: /api/v1/invites/<code>.

@@ -116,3 +116,60 @@ def test_malformed_group_id(api, owner):
         "message": "group_id: not a valid UUID",
         "details": [{"field": "group_id", "message": "Not a valid UUID."}],
     }
+
+
+def test_lone_surrogates_in_names_are_refused(api, sql):
+    alice = api.user("Alice")
+    response = api.client.post(
+        "/api/v1/groups",
+        data='{"name": "Smith \\ud800"}',
+        content_type="application/json",
+        headers=alice.headers,
+    )
+    assert response.status_code == 400
+    assert sql("SELECT count(*) AS n FROM users WHERE id = :id", id=alice.id) == [{"n": 0}]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/groups/{hex}",
+        "/api/v1/groups/{{{uuid}}}",
+        "/api/v1/groups/urn:uuid:{uuid}",
+    ],
+)
+def test_path_ids_must_be_canonical(api, owner, group, path):
+    gid = uuid.UUID(group["id"])
+    response = api.client.get(path.format(hex=gid.hex, uuid=str(gid)), headers=owner.headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "group_id"
+
+
+def test_double_slashes_are_not_redirected(api, owner, group):
+    response = api.client.get(f"/api/v1//groups/{group['id']}", headers=owner.headers)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"name": "Smith\u202eylimaF"}, 400),
+        ({"name": "two\nlines"}, 400),
+        ({"name": "tab\there"}, 400),
+        ({"name": "ok", "description": "line one\nline two"}, 201),
+        ({"name": "ok", "icon_emoji": "👨‍👩‍👧"}, 201),
+        ({"name": "Zoë & Ünal"}, 201),
+    ],
+    ids=[
+        "bidi-override",
+        "newline-in-name",
+        "tab-in-name",
+        "multiline-description",
+        "zwj",
+        "accents",
+    ],
+)
+def test_text_rules(api, body, status):
+    response = api.client.post("/api/v1/groups", json=body, headers=api.user("A").headers)
+    assert response.status_code == status, response.get_json()

@@ -71,7 +71,7 @@ def test_used_up_takes_precedence_over_expired(api, owner, group):
     assert _preview(api.client, invite["code"]).get_json()["status"] == "exhausted"
 
 
-@pytest.mark.parametrize("code", ["ABC-234-XYZ", "ZZZ-ZZZ-ZZZ", "ABC-123-XYZ", "OOO-III-000"])
+@pytest.mark.parametrize("code", ["ABC-234-XYZ", "ZZZ-ZZZ-ZZZ", "abc234xyz"])
 def test_preview_unknown_code(client, code):
     response = _preview(client, code)
     assert response.status_code == 404
@@ -79,7 +79,17 @@ def test_preview_unknown_code(client, code):
 
 
 @pytest.mark.parametrize(
-    "code", ["ABC", "ABC-234-XY", "ABC-234-XYZA", "ABC_234_XYZ", "ABC-234-XY%21", "%C3%80BC234XYZ"]
+    "code",
+    [
+        "ABC",
+        "ABC-234-XY",
+        "ABC-234-XYZA",
+        "ABC_234_XYZ",
+        "ABC-234-XY%21",
+        "%C3%80BC234XYZ",
+        "ABC-123-XYZ",  # 1 is a look-alike and never appears in a code
+        "OOO-III-000",
+    ],
 )
 def test_preview_malformed_code(client, code):
     response = _preview(client, code)
@@ -212,13 +222,15 @@ def test_join_exhausted(api, owner, group):
 def test_join_revoked_or_unknown(api, owner, group):
     invite = api.create_invite(owner, group["id"])
     api.client.delete(f"/api/v1/groups/{group['id']}/invites/{invite['id']}", headers=owner.headers)
-    for code in (invite["code"], "ZZZ-ZZZ-ZZZ", "ABC-123-XYZ"):
+    for code in (invite["code"], "ZZZ-ZZZ-ZZZ"):
         response = api.join(api.user("Eve"), code)
         assert response.status_code == 404
         assert response.get_json()["error"] == "invite_not_found"
 
 
-@pytest.mark.parametrize("code", ["", "   ", "ABC-234", "ABC-234-XYZ-2", "ABC!234!XYZ", "x" * 500])
+@pytest.mark.parametrize(
+    "code", ["", "   ", "ABC-234", "ABC-234-XYZ-2", "ABC!234!XYZ", "ABC-1O0-XYZ", "x" * 500]
+)
 def test_join_malformed_code(api, code):
     response = api.join(api.user("Frank"), code)
     assert response.status_code == 400

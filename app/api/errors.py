@@ -59,7 +59,8 @@ def _handle_rate_limited(error: RateLimitExceeded):
     limit = limiter.current_limit
     retry_after = 60
     if limit is not None:
-        retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+        window = limit.limit.get_expiry()
+        retry_after = min(window, max(1, math.ceil(limit.reset_at - time.time())))
         response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
         response.headers["X-RateLimit-Remaining"] = "0"
         response.headers["X-RateLimit-Reset"] = str(int(limit.reset_at))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from app.api import Blueprint, documents_errors, parse_id
+from app.api import BODY_ERRORS, UNAVAILABLE, Blueprint, documents_errors, parse_id
 from app.api.schemas import GroupCreateSchema, GroupSchema, JoinResultSchema, JoinSchema
 from app.auth import auth_required, current_actor
 from app.db import get_engine
@@ -28,7 +28,7 @@ class Groups(MethodView):
 
     @blp.arguments(GroupCreateSchema)
     @blp.response(201, GroupSchema, headers={"Location": {"schema": {"type": "string"}}})
-    @documents_errors(blp, INVALID, UNAUTHORIZED)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, *BODY_ERRORS, UNAVAILABLE)
     def post(self, body):
         """Create a group; the caller becomes its owner"""
         group = group_service.create_group(get_engine(), current_actor(), **body)
@@ -40,7 +40,7 @@ class GroupById(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, GroupSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, GROUP_NOT_FOUND)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """A group, as one of its members sees it"""
         return group_service.get_group(
@@ -62,7 +62,9 @@ class Join(MethodView):
         (404, "`invite_not_found`: unknown or revoked code."),
         (409, "`already_member`: the caller is in the group already; no use is taken."),
         (410, "`invite_expired` or `invite_exhausted`."),
+        *BODY_ERRORS,
         (429, "`rate_limited` (JOIN_RATE_LIMIT per user); see `Retry-After`."),
+        (503, "`service_unavailable`: the database is unavailable, or the invite is busy."),
     )
     def post(self, body):
         """Join a group with an invite code

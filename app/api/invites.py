@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask.views import MethodView
 
-from app.api import Blueprint, documents_errors, parse_id
+from app.api import BODY_ERRORS, UNAVAILABLE, Blueprint, documents_errors, parse_id
 from app.api.schemas import (
     InviteCreateSchema,
     InviteDetailSchema,
@@ -45,6 +45,8 @@ class GroupInvites(MethodView):
         (403, "`forbidden`, or `preset_role_not_allowed` (only the owner mints admin invites)."),
         (404, "`group_not_found`: no such group, or the caller is not a member."),
         (409, "`invite_limit_reached`: MAX_ACTIVE_INVITES_PER_GROUP active invites exist."),
+        *BODY_ERRORS,
+        UNAVAILABLE,
     )
     def post(self, body, group_id):
         """Create an invite (owner or admin)
@@ -63,7 +65,7 @@ class GroupInvites(MethodView):
         return _with_url(invite), 201, {"Location": location}
 
     @blp.response(200, InviteListSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
         invites = invite_service.list_invites(
@@ -77,7 +79,7 @@ class GroupInviteById(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, InviteDetailSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id, invite_id):
         """One invite with its status, active or not (owner or admin)"""
         invite = invite_service.get_invite(
@@ -89,7 +91,7 @@ class GroupInviteById(MethodView):
         return _with_url(invite)
 
     @blp.response(204)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def delete(self, group_id, invite_id):
         """Revoke an invite (owner or admin); revoking again is a no-op"""
         invite_service.revoke_invite(
@@ -107,7 +109,7 @@ class InviteRedemptions(MethodView):
     decorators = [auth_required]
 
     @blp.response(200, RedemptionListSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND)
+    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id, invite_id):
         """Who joined with this invite, oldest first (owner or admin)"""
         rows = invite_service.list_redemptions(
@@ -129,6 +131,7 @@ class InvitePreview(MethodView):
         (400, "`invalid_code`: this cannot be an invite code."),
         (404, "`invite_not_found`: unknown or revoked code."),
         (429, "`rate_limited` (INVITE_LOOKUP_RATE_LIMIT per client address)."),
+        UNAVAILABLE,
     )
     def get(self, code):
         """Preview an invite code (public, no token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 
 import flask
@@ -48,6 +49,21 @@ def validation_error(details: list[dict]) -> ValidationFailed:
     return ValidationFailed(summarise(details), details=details)
 
 
+def _has_lone_surrogate(value: object) -> bool:
+    """JSON's \\udXXX escapes can smuggle in text that is not encodable as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
@@ -58,9 +74,17 @@ class Parser(FlaskParser):
         if not core.is_json(req.mimetype):
             raise UnsupportedMediaType()
         try:
-            return core.parse_json(body)
+            data = core.parse_json(body)
         except RecursionError:
             raise validation_error([{"field": "body", "message": "Nested too deeply."}]) from None
+        except json.JSONDecodeError:
+            raise  # webargs hands it to _handle_invalid_json_error
+        except ValueError:
+            # e.g. an integer literal longer than Python will convert
+            raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from None
+        if _has_lone_surrogate(data):
+            raise validation_error([{"field": "body", "message": "Strings must be valid Unicode."}])
+        return data
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs) -> typing.NoReturn:
         raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import numbers
+import unicodedata
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -26,15 +27,32 @@ class StrictInteger(fields.Integer):
         super().__init__(strict=True, **kwargs)
 
 
-class Text(fields.String):
-    """A string with outer whitespace removed and no control characters."""
+# Characters that reorder text (bidi overrides, isolates, marks): in a group
+# name shown on a public preview they are a spoofing tool, never a need.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | frozenset(
+    "\u2066\u2067\u2068\u2069"
+)
 
-    default_error_messages = {"control": "Must not contain control characters."}
+
+class Text(fields.String):
+    """A string with outer whitespace removed, no control or bidi characters.
+
+    ``multiline=True`` also allows line breaks and tabs (descriptions).
+    """
+
+    default_error_messages = {"control": "Must not contain control or text-direction characters."}
+
+    def __init__(self, *, multiline: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.allowed_controls = frozenset("\t\n\r") if multiline else frozenset()
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text) or "\x7f" in text:
-            raise self.make_error("control")
+        for ch in text:
+            if ch in _BIDI_CONTROLS or (
+                unicodedata.category(ch) == "Cc" and ch not in self.allowed_controls
+            ):
+                raise self.make_error("control")
         return text
 
 
@@ -48,12 +66,20 @@ class UTCDateTime(fields.DateTime):
 
 
 class Schema(ma.Schema):
-    """Base schema: unknown fields are errors."""
+    """Base for request bodies: unknown fields are errors."""
 
     error_messages = {"type": "Must be a JSON object."}
 
     class Meta:
         unknown = ma.RAISE
+
+
+class OutputSchema(ma.Schema):
+    """Base for responses. Fields are always present (possibly null) unless
+    named in OPTIONAL; clients must tolerate fields added later, so no
+    ``additionalProperties: false`` (see the end of this module)."""
+
+    OPTIONAL: tuple[str, ...] = ()
 
 
 def between(low: int, high: int) -> validate.Range:
@@ -69,12 +95,14 @@ def length(low: int | None, high: int) -> validate.Length:
 # --- errors -----------------------------------------------------------------
 
 
-class ErrorDetailSchema(Schema):
+class ErrorDetailSchema(OutputSchema):
     field = fields.String(metadata={"description": "The request field, or `body`."})
     message = fields.String()
 
 
-class ErrorSchema(Schema):
+class ErrorSchema(OutputSchema):
+    OPTIONAL = ("details",)
+
     error = fields.String(
         required=True, metadata={"description": "Stable snake_case code", "example": "not_found"}
     )
@@ -89,11 +117,11 @@ class ErrorSchema(Schema):
 
 class GroupCreateSchema(Schema):
     name = Text(required=True, validate=length(1, 100), metadata={"example": "Smith Family"})
-    description = Text(allow_none=True, validate=length(None, 500))
+    description = Text(allow_none=True, multiline=True, validate=length(None, 500))
     icon_emoji = Text(allow_none=True, validate=length(None, 10), metadata={"example": "🏡"})
 
 
-class GroupSchema(Schema):
+class GroupSchema(OutputSchema):
     id = fields.UUID()
     name = fields.String()
     description = fields.String(allow_none=True)
@@ -115,7 +143,7 @@ class InviteCreateSchema(Schema):
     expires_in_hours = StrictInteger(load_default=24, validate=between(1, 168))
 
 
-class InviteSchema(Schema):
+class InviteSchema(OutputSchema):
     id = fields.UUID()
     group_id = fields.UUID()
     code = fields.String(metadata={"example": "ABC-234-XYZ"})
@@ -132,12 +160,12 @@ class InviteDetailSchema(InviteSchema):
     status = fields.String(metadata={"enum": ["active", "expired", "exhausted", "revoked"]})
 
 
-class UserRefSchema(Schema):
+class UserRefSchema(OutputSchema):
     id = fields.UUID()
     display_name = fields.String(allow_none=True)
 
 
-class InviteSummarySchema(Schema):
+class InviteSummarySchema(OutputSchema):
     id = fields.UUID()
     code = fields.String()
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
@@ -148,28 +176,28 @@ class InviteSummarySchema(Schema):
     created_by = fields.Nested(UserRefSchema)
 
 
-class InviteListSchema(Schema):
+class InviteListSchema(OutputSchema):
     data = fields.List(fields.Nested(InviteSummarySchema))
 
 
-class RedemptionSchema(Schema):
+class RedemptionSchema(OutputSchema):
     user_id = fields.UUID()
     display_name = fields.String(allow_none=True)
     role = fields.String(metadata={"enum": list(ROLES)})
     joined_at = UTCDateTime()
 
 
-class RedemptionListSchema(Schema):
+class RedemptionListSchema(OutputSchema):
     data = fields.List(fields.Nested(RedemptionSchema))
 
 
-class PreviewGroupSchema(Schema):
+class PreviewGroupSchema(OutputSchema):
     name = fields.String()
     icon_emoji = fields.String(allow_none=True)
     member_count = fields.Integer()
 
 
-class InvitePreviewSchema(Schema):
+class InvitePreviewSchema(OutputSchema):
     group = fields.Nested(PreviewGroupSchema)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
     expires_at = UTCDateTime()
@@ -187,19 +215,19 @@ class JoinSchema(Schema):
     )
 
 
-class JoinedGroupSchema(Schema):
+class JoinedGroupSchema(OutputSchema):
     id = fields.UUID()
     name = fields.String()
     member_count = fields.Integer()
 
 
-class MembershipSchema(Schema):
+class MembershipSchema(OutputSchema):
     id = fields.UUID()
     role = fields.String(metadata={"enum": list(ROLES)})
     joined_at = UTCDateTime()
 
 
-class JoinResultSchema(Schema):
+class JoinResultSchema(OutputSchema):
     group = fields.Nested(JoinedGroupSchema)
     membership = fields.Nested(MembershipSchema)
 
@@ -207,5 +235,15 @@ class JoinResultSchema(Schema):
 # --- operations -------------------------------------------------------------
 
 
-class HealthSchema(Schema):
+class HealthSchema(OutputSchema):
     status = fields.String(metadata={"example": "ok"})
+
+
+def _mark_always_present(schema: type[OutputSchema]) -> None:
+    for name, field in schema._declared_fields.items():
+        field.required = name not in schema.OPTIONAL
+    for subclass in schema.__subclasses__():
+        _mark_always_present(subclass)
+
+
+_mark_always_present(OutputSchema)

@@ -27,8 +27,13 @@ def _require_manager(conn: sa.Connection, group_id: UUID, actor: Actor) -> str:
 
 
 def _parse_code(raw: object) -> str:
+    """The canonical code, or InvalidCode for input that can never be one.
+
+    Codes never contain the look-alikes 0, O, 1 and I, so input with them is
+    a typo the app can point out rather than an unknown code.
+    """
     code = normalise_code(raw)
-    if code is None:
+    if code is None or not could_be_issued(code):
         raise errors.InvalidCode()
     return code
 
@@ -114,8 +119,6 @@ def list_redemptions(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id:
 def preview_invite(engine: sa.Engine, raw_code: object) -> dict:
     """What anyone holding a code may learn before signing in."""
     code = _parse_code(raw_code)
-    if not could_be_issued(code):
-        raise errors.InviteNotFound()
     with engine.connect() as conn:
         found = invite_repo.preview(conn, code)
     if found is None or found["status"] == "revoked":
@@ -136,30 +139,36 @@ def preview_invite(engine: sa.Engine, raw_code: object) -> dict:
 def join_group(engine: sa.Engine, actor: Actor, raw_code: object) -> dict:
     """Redeem a code: take one use and add the caller to the group, atomically."""
     code = _parse_code(raw_code)
-    if not could_be_issued(code):
-        raise errors.InviteNotFound()
     for _ in range(JOIN_ATTEMPTS):
-        with engine.begin() as conn:
-            user_repo.upsert_user(conn, actor.id, actor.display_name)
-            invite = invite_repo.consume_use(conn, code, actor.id)
-            if invite is None:
-                _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
-                continue  # it became usable between the two statements: try again
-            membership = group_repo.insert_membership(
-                conn,
-                group_id=invite["group_id"],
-                user_id=actor.id,
-                role=invite["preset_role"],
-                invited_by=invite["created_by"],
-                invite_id=invite["id"],
-            )
-            if membership is None:
-                # A concurrent join by the same user won; raising rolls back
-                # the use taken above.
-                raise errors.AlreadyMember()
-            group = group_repo.group_summary(conn, invite["group_id"])
+        try:
+            with engine.begin() as conn:
+                user_repo.upsert_user(conn, actor.id, actor.display_name)
+                invite = invite_repo.consume_use(conn, code, actor.id)
+                if invite is None:
+                    _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
+                    # It became usable between the two statements: roll back, retry.
+                    raise _RaceLost
+                membership = group_repo.insert_membership(
+                    conn,
+                    group_id=invite["group_id"],
+                    user_id=actor.id,
+                    role=invite["preset_role"],
+                    invited_by=invite["created_by"],
+                    invite_id=invite["id"],
+                )
+                if membership is None:
+                    # A concurrent join by the same user won; raising rolls back
+                    # the use taken above.
+                    raise errors.AlreadyMember()
+                group = group_repo.group_summary(conn, invite["group_id"])
+        except _RaceLost:
+            continue
         return {"group": group, "membership": membership}
     raise errors.ServiceUnavailable("The invite is busy; try again.")
+
+
+class _RaceLost(Exception):
+    """The invite changed under us; the transaction is rolled back and retried."""
 
 
 def _explain_refusal(found: dict | None) -> None:

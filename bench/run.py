@@ -27,14 +27,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
-import json
 import math
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,44 +46,15 @@ if str(ROOT) not in sys.path:
 
 import jwt  # noqa: E402
 
-HOST = "127.0.0.1"
+from tests import liveserver  # noqa: E402
+from tests.liveserver import HOST, LiveServer, send  # noqa: E402
+
 JOIN_MAX_USES = 100
 LIST_SIZE = 50
-STARTUP_TIMEOUT = 60.0
 TIMEOUT = 30.0
 
 
 # --------------------------------------------------------------------------- HTTP
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: object
-
-
-def send(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: object = None,
-    token: str | None = None,
-) -> Reply:
-    headers = {"Accept": "application/json"}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    raw = response.read()
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = raw[:200]
-    return Reply(response.status, parsed)
 
 
 class Client:
@@ -234,70 +201,19 @@ def table(results: list[Result]) -> str:
 # ------------------------------------------------------------- infrastructure
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_server(args, database_url: str, secret: str, log_path: Path) -> tuple:
-    port = free_port()
-    env = dict(os.environ)
-    env.pop("MIGRATE_ON_START", None)
-    env.update(
-        DATABASE_URL=database_url,
-        JWT_SECRET_KEY=secret,
-        JWT_ALGORITHM="HS256",
-        HOST=HOST,
-        PORT=str(port),
-        WEB_CONCURRENCY=str(args.workers),
-        GUNICORN_THREADS=str(args.threads),
-        JOIN_RATE_LIMIT="1000000000/minute",
-        INVITE_LOOKUP_RATE_LIMIT="1000000000/minute",
-        RATELIMIT_STORAGE_URI="memory://",
+def start_server(args, database_url: str, secret: str, log_path: Path) -> LiveServer:
+    settings = {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": secret,
+        "GUNICORN_THREADS": str(args.threads),
+        "JOIN_RATE_LIMIT": "1000000000/minute",
+        "INVITE_LOOKUP_RATE_LIMIT": "1000000000/minute",
+        "RATELIMIT_STORAGE_URI": "memory://",
         # The create scenario leaves every invite it makes active in one group.
-        MAX_ACTIVE_INVITES_PER_GROUP=str(args.requests + 1000),
-        LOG_LEVEL=args.log_level,
-    )
-    for key in ("JWT_PUBLIC_KEY", "JWT_DECODE_ISSUER", "JWT_DECODE_AUDIENCE", "APP_ENV"):
-        env.pop(key, None)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"gunicorn exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
-        conn = http.client.HTTPConnection(HOST, port, timeout=2)
-        try:
-            if send(conn, "GET", "/readyz").status == 200:
-                return proc, port
-        except (http.client.HTTPException, OSError):
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError(f"gunicorn was not ready in time:\n{log_path.read_text(errors='replace')}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        "MAX_ACTIVE_INVITES_PER_GROUP": str(args.requests + 1000),
+        "LOG_LEVEL": args.log_level,
+    }
+    return liveserver.start(settings, log_path, workers=args.workers)
 
 
 # ------------------------------------------------------------------- scenarios
@@ -404,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="invites-bench-"))
     workdir.chmod(0o755)  # the embedded PostgreSQL may run as another user
     database = None
-    proc = None
+    server = None
     try:
         url = os.environ.get("BENCH_DATABASE_URL", "").strip()
         if url:
@@ -425,14 +341,14 @@ def main(argv: list[str] | None = None) -> int:
         secret = secrets.token_urlsafe(48)
         log_path = workdir / "server.log"
         print("starting gunicorn ...", file=sys.stderr, flush=True)
-        proc, port = start_server(args, url, secret, log_path)
-        results = run_scenarios(args, port, Tokens(secret))
+        server = start_server(args, url, secret, log_path)
+        results = run_scenarios(args, server.port, Tokens(secret))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        if proc is not None:
-            stop_server(proc)
+        if server is not None:
+            server.stop()
         if database is not None:
             database.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)

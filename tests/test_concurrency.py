@@ -10,29 +10,19 @@ both on the wire (status and error code) and in the database.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests import liveserver
 from tests.helpers import JWT_SECRET, make_token
+from tests.liveserver import LiveServer, Reply, send
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 WORKERS = 4
 MAX_ACTIVE_INVITES = 5
 STARTUP_TIMEOUT = 30.0
@@ -40,139 +30,30 @@ REQUEST_TIMEOUT = 30.0
 ERROR_KEYS = {"error", "message", "details"}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=25)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    content_type: str
-    body: dict | list | None
-
-
-@dataclass(frozen=True)
-class Server:
-    port: int
-    log_path: Path
-
-    def connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
-
-    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> Reply:
-        conn = self.connection()
-        try:
-            return send(conn, method, path, body, token)
-        finally:
-            conn.close()
-
-
-def send(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: object = None,
-    token: str | None = None,
-) -> Reply:
-    headers = {"Accept": "application/json"}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    raw = response.read()
-    content_type = response.getheader("Content-Type", "")
-    parsed = json.loads(raw) if raw and content_type.startswith("application/json") else None
-    return Reply(response.status, content_type, parsed)
-
-
 @pytest.fixture(scope="module")
 def server(database_url, engine, tmp_path_factory):
     """gunicorn serving the app on a free port, against the migrated test database."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    env = dict(os.environ)
-    # Nothing from the caller's shell may change what the tests assume.
-    for key in ("MIGRATE_ON_START", "APP_ENV", "JWT_ALGORITHM", "JWT_PUBLIC_KEY"):
-        env.pop(key, None)
-    for key in ("JWT_DECODE_ISSUER", "JWT_DECODE_AUDIENCE", "TRUSTED_PROXY_COUNT"):
-        env.pop(key, None)
-    env.update(
-        DATABASE_URL=database_url,
-        JWT_SECRET_KEY=JWT_SECRET,
-        HOST=HOST,
-        PORT=str(port),
-        WEB_CONCURRENCY=str(WORKERS),
-        GUNICORN_THREADS="4",
-        JOIN_RATE_LIMIT="100000/minute",
-        INVITE_LOOKUP_RATE_LIMIT="100000/minute",
-        MAX_ACTIVE_INVITES_PER_GROUP=str(MAX_ACTIVE_INVITES),
-        RATELIMIT_STORAGE_URI="memory://",
-        LOG_LEVEL="INFO",  # gunicorn's "Booting worker" lines tell when all are up
-    )
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    srv = Server(port, log_path)
+    settings = {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "GUNICORN_THREADS": "4",
+        "JOIN_RATE_LIMIT": "100000/minute",
+        "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
+        "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE_INVITES),
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
     try:
-        _wait_until_ready(proc, srv)
+        srv = liveserver.start(settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT)
+    except liveserver.ServerFailed as exc:
+        pytest.fail(str(exc))
+    try:
         yield srv
     finally:
-        _stop(proc)
+        srv.stop()
 
 
-def _wait_until_ready(proc: subprocess.Popen, srv: Server) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"gunicorn exited with {proc.returncode} before it was ready:\n"
-                + srv.log_path.read_text(errors="replace")
-            )
-        conn = http.client.HTTPConnection(HOST, srv.port, timeout=2)
-        try:
-            conn.request("GET", "/readyz")
-            response = conn.getresponse()
-            response.read()
-            booted = srv.log_path.read_text(errors="replace").count("Booting worker")
-            if response.status == 200 and booted >= WORKERS:
-                return
-            last = f"HTTP {response.status}, {booted} of {WORKERS} workers booted"
-        except OSError as exc:
-            last = repr(exc)
-        finally:
-            conn.close()
-        time.sleep(0.1)
-    pytest.fail(
-        f"gunicorn was not ready within {STARTUP_TIMEOUT:.0f}s ({last}):\n"
-        + srv.log_path.read_text(errors="replace")
-    )
-
-
-def fire_together(srv: Server, calls: list[tuple]) -> list[Reply]:
+def fire_together(srv: LiveServer, calls: list[tuple]) -> list[Reply]:
     """Send every (method, path, body, token) call from its own thread and
     connection, all released at once by a barrier; the replies in call order."""
     barrier = threading.Barrier(len(calls))
@@ -221,13 +102,13 @@ def new_token(name: str) -> tuple[uuid.UUID, str]:
     return user_id, make_token(str(user_id), name=name, expires_in=600)
 
 
-def create_group(srv: Server, token: str) -> dict:
+def create_group(srv: LiveServer, token: str) -> dict:
     reply = srv.call("POST", "/api/v1/groups", {"name": f"Race {uuid.uuid4().hex[:8]}"}, token)
     assert reply.status == 201, reply
     return reply.body
 
 
-def create_invite(srv: Server, token: str, group_id: str, **body) -> dict:
+def create_invite(srv: LiveServer, token: str, group_id: str, **body) -> dict:
     reply = srv.call("POST", f"/api/v1/groups/{group_id}/invites", body, token)
     assert reply.status == 201, reply
     return reply.body

@@ -62,11 +62,11 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         match = FILENAME.match(path.name)
         if not match:
             raise MigrationError(f"{path.name}: expected a name like 020_group_invites.sql")
-        version = str(int(match["version"]))  # 020 and 0020 are the same version
-        if version in found:
-            raise MigrationError(
-                f"{path.name}: version {version} is also {found[version].filename}"
-            )
+        version = match["version"]
+        # 020 and 0020 would be the same version, applied twice.
+        clash = next((m for v, m in found.items() if int(v) == int(version)), None)
+        if clash is not None:
+            raise MigrationError(f"{path.name}: version {int(version)} is also {clash.filename}")
         raw = path.read_bytes()
         found[version] = Migration(
             version=version,
@@ -154,6 +154,8 @@ def upgrade(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
         finally:
             conn.rollback()
             conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            # Back to the connection's own default before it returns to the pool.
+            conn.execute(sa.text("RESET statement_timeout"))
             conn.commit()
     return done
 
@@ -195,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
+        return 1
+    except sa.exc.DBAPIError as exc:
+        print(f"migrate: a migration failed and was rolled back: {exc.orig}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()

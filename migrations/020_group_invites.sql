@@ -23,11 +23,15 @@ CREATE TABLE group_invites (
     CONSTRAINT group_invites_uses_within_max
         CHECK (current_uses >= 0 AND current_uses <= max_uses),
     CONSTRAINT group_invites_expires_after_creation CHECK (expires_at > created_at),
+    -- Written so no branch can evaluate to NULL (which a CHECK would accept).
     CONSTRAINT group_invites_revocation_complete CHECK (
-        (revoked_at IS NULL AND revoked_by IS NULL AND revoked_reason IS NULL)
-        OR (revoked_at IS NOT NULL AND revoked_reason = 'revoked' AND revoked_by IS NOT NULL)
-        OR (revoked_at IS NOT NULL AND revoked_reason = 'creator_lost_authority'
-            AND revoked_by IS NULL))
+        CASE
+            WHEN revoked_at IS NULL THEN revoked_by IS NULL AND revoked_reason IS NULL
+            WHEN revoked_reason IS NULL THEN false
+            WHEN revoked_reason = 'revoked' THEN revoked_by IS NOT NULL
+            WHEN revoked_reason = 'creator_lost_authority' THEN revoked_by IS NULL
+            ELSE false
+        END)
 );
 
 -- The preview and the join look an invite up by code. The unique index above

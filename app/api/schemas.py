@@ -81,6 +81,9 @@ class OutputSchema(ma.Schema):
 
     OPTIONAL: tuple[str, ...] = ()
 
+    class Meta:
+        unknown = ma.EXCLUDE
+
 
 def between(low: int, high: int) -> validate.Range:
     return validate.Range(min=low, max=high, error="Must be between {min} and {max}.")

@@ -11,6 +11,7 @@ both on the wire (status and error code) and in the database.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 
@@ -338,3 +339,44 @@ def test_joins_racing_a_revoke_stay_consistent(server, engine):
         404,
         "invite_not_found",
     )
+
+
+def test_invites_created_while_their_creator_is_demoted_do_not_survive(server, engine):
+    # A demotion revokes the creator's invites (a trigger); an invite created
+    # concurrently must either be refused (403) or be revoked along with the rest,
+    # never left live with revoked_at unset. Several rounds vary the interleaving.
+    for round_ in range(6):
+        _, owner = new_token("Owner")
+        group = create_group(server, owner)
+        admin_invite = create_invite(server, owner, group["id"], preset_role="admin")
+        admin_id, admin = new_token("Admin")
+        joined = server.call("POST", "/api/v1/groups/join", {"code": admin_invite["code"]}, admin)
+        assert joined.status == 200, joined
+
+        def demote(group_id=group["id"], user_id=admin_id, delay=round_ * 0.004):
+            time.sleep(delay)
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "UPDATE group_memberships SET role = 'member'"
+                        " WHERE group_id = :g AND user_id = :u"
+                    ),
+                    {"g": group_id, "u": user_id},
+                )
+
+        demoter = threading.Thread(target=demote)
+        demoter.start()
+        replies = fire_together(
+            server,
+            [("POST", f"/api/v1/groups/{group['id']}/invites", {}, admin)] * MAX_ACTIVE_INVITES,
+        )
+        demoter.join(timeout=30)
+        assert set(statuses(replies)) <= {201, 403}, replies
+        survivors = scalar(
+            engine,
+            "SELECT count(*) FROM group_invites"
+            " WHERE group_id = :g AND created_by = :u AND revoked_at IS NULL",
+            g=group["id"],
+            u=admin_id,
+        )
+        assert survivors == 0, f"round {round_}: {survivors} invites outlived the demotion"

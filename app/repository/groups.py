@@ -44,6 +44,12 @@ _GROUP_SUMMARY = sa.text(
 _ROLE = sa.text(
     "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id"
 )
+# The same, holding the role steady until commit: a concurrent role change
+# waits, so an invite is never created by someone demoted meanwhile (whose
+# demotion would then miss it when revoking their invites).
+_ROLE_HELD = sa.text(
+    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id FOR SHARE"
+)
 
 # Serialises invite creation per group so the active-invite cap holds under
 # concurrency. NO KEY UPDATE does not block foreign-key checks (joins).
@@ -102,9 +108,15 @@ def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
     return dict(conn.execute(_GROUP_SUMMARY, {"group_id": group_id}).one()._mapping)
 
 
-def role_of(conn: sa.Connection, group_id: UUID, user_id: UUID) -> str | None:
-    """The user's role in the group, or None for a non-member (or no such group)."""
-    return conn.execute(_ROLE, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
+def role_of(
+    conn: sa.Connection, group_id: UUID, user_id: UUID, *, hold: bool = False
+) -> str | None:
+    """The user's role in the group, or None for a non-member (or no such group).
+
+    ``hold=True`` keeps the role from changing until the transaction ends.
+    """
+    statement = _ROLE_HELD if hold else _ROLE
+    return conn.execute(statement, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
 
 
 def lock_group(conn: sa.Connection, group_id: UUID) -> None:

@@ -17,8 +17,10 @@ CODE_ATTEMPTS = 8
 JOIN_ATTEMPTS = 3
 
 
-def _require_manager(conn: sa.Connection, group_id: UUID, actor: Actor) -> str:
-    role = group_repo.role_of(conn, group_id, actor.id)
+def _require_manager(
+    conn: sa.Connection, group_id: UUID, actor: Actor, *, hold: bool = False
+) -> str:
+    role = group_repo.role_of(conn, group_id, actor.id, hold=hold)
     if role is None:
         raise errors.GroupNotFound()
     if role not in MANAGER_ROLES:
@@ -51,7 +53,7 @@ def create_invite(
     """Mint an invite code for a group the caller manages."""
     with engine.begin() as conn:
         user_repo.upsert_user(conn, actor.id, actor.display_name)
-        role = _require_manager(conn, group_id, actor)
+        role = _require_manager(conn, group_id, actor, hold=True)
         if preset_role == "admin" and role != "owner":
             raise errors.PresetRoleNotAllowed()
         group_repo.lock_group(conn, group_id)

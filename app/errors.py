@@ -29,6 +29,12 @@ class InvalidCode(ApiError):
     message = "An invite code looks like ABC-234-XYZ: nine letters and digits, never 0, O, 1 or I."
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "Request bodies must be JSON (Content-Type: application/json)."
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

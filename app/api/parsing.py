@@ -10,13 +10,7 @@ import marshmallow as ma
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from app.errors import ApiError, ValidationFailed
-
-
-class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
-    message = "Request bodies must be JSON (Content-Type: application/json)."
+from app.errors import UnsupportedMediaType, ValidationFailed
 
 
 def error_details(messages: object, prefix: str = "") -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,8 +13,6 @@ from app import auth, config, db, request_log
 from app.api import errors as api_errors
 from app.api import init_app as init_api
 from app.limiter import limiter
-
-LOCAL_BASE_URL = "http://127.0.0.1:8000"
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -32,7 +31,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     config.validate(app.config)
-    app.config["APP_BASE_URL"] = (app.config["APP_BASE_URL"] or LOCAL_BASE_URL).rstrip("/")
+    local_base_url = (
+        f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+    )
+    app.config["APP_BASE_URL"] = (app.config["APP_BASE_URL"] or local_base_url).rstrip("/")
     app.json.sort_keys = False  # fields in the order the schemas declare them
     # "//" in a path would otherwise be a 308 redirect with an HTML body.
     app.url_map.merge_slashes = False

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 from limits import parse_many
@@ -92,9 +94,11 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"JWT_PUBLIC_KEY (PEM) is required when JWT_ALGORITHM is {algorithm}")
     else:
         try:
-            get_default_algorithms()[algorithm].prepare_key(config["JWT_PUBLIC_KEY"])
+            key = get_default_algorithms()[algorithm].prepare_key(config["JWT_PUBLIC_KEY"])
         except (InvalidKeyError, ValueError, TypeError) as exc:
             raise ConfigError(f"JWT_PUBLIC_KEY is not a usable {algorithm} public key") from exc
+        if not isinstance(key, RSAPublicKey | EllipticCurvePublicKey):
+            raise ConfigError("JWT_PUBLIC_KEY must be a public key (it looks like a private one)")
     if not config.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL is not set")
     if config["APP_ENV"] == "production" and not config.get("APP_BASE_URL"):

@@ -25,10 +25,22 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Exception messages must not carry bound parameters: they include codes.
+        hide_parameters=True,
         # Fail fast (503) rather than hold a request until gunicorn's timeout.
         pool_timeout=pool_timeout_s,
         pool_recycle=1800,
-        connect_args={"options": options, "application_name": application_name},
+        connect_args={
+            "options": options,
+            "application_name": application_name,
+            # Give up on an unreachable server well within gunicorn's timeout,
+            # and notice a dead one on an idle connection.
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        },
     )
 
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2
 import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Any fixed 64-bit number works; all replicas must agree on it.
 ADVISORY_LOCK_KEY = 2_024_110_400_020
 FILENAME = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+)\.sql$")
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -68,10 +70,16 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if clash is not None:
             raise MigrationError(f"{path.name}: version {int(version)} is also {clash.filename}")
         raw = path.read_bytes()
+        try:
+            sql = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MigrationError(f"{path.name}: not UTF-8 text") from None
+        if not _COMMENTS.sub("", sql).strip():
+            raise MigrationError(f"{path.name}: has no SQL statements")
         found[version] = Migration(
             version=version,
             filename=path.name,
-            sql=raw.decode("utf-8"),
+            sql=sql,
             checksum=hashlib.sha256(raw).hexdigest(),
         )
     return [found[v] for v in sorted(found, key=int)]
@@ -86,8 +94,15 @@ def _applied(conn: sa.Connection) -> dict[str, sa.Row]:
 
 def _check_history(migrations: list[Migration], applied: dict[str, sa.Row]) -> None:
     by_version = {m.version: m for m in migrations}
+    newest_file = max((int(m.version) for m in migrations), default=-1)
     for version, row in sorted(applied.items(), key=lambda item: int(item[0])):
         migration = by_version.get(version)
+        if migration is None and int(version) > newest_file:
+            # A newer release migrated this database (a rolling deploy, or a
+            # rollback of the code): schema changes must stay compatible with
+            # the previous release, so the older code may run; it applies nothing.
+            log.warning("%s is applied but newer than this release's migrations", row.filename)
+            continue
         if migration is None:
             raise MigrationError(
                 f"{row.filename} was applied but is no longer in the migrations directory"
@@ -198,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     except MigrationError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1
-    except sa.exc.DBAPIError as exc:
-        print(f"migrate: a migration failed and was rolled back: {exc.orig}", file=sys.stderr)
+    except (sa.exc.DBAPIError, psycopg2.Error) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        print(f"migrate: a migration failed and was rolled back: {detail}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()

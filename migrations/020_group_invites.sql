@@ -63,8 +63,10 @@ CREATE INDEX group_memberships_invite_idx
 -- for good, whichever code path made the change. (Restoring the role later
 -- does not bring leaked codes back.) Taking the invite rows' locks here also
 -- orders a demotion against concurrent joins of those invites.
+-- SECURITY DEFINER with a pinned search_path: another service changing roles
+-- needs no rights on group_invites and cannot point this at another table.
 CREATE FUNCTION group_invites_revoke_on_lost_authority() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     UPDATE group_invites AS i
        SET revoked_at = now(), revoked_reason = 'creator_lost_authority'

@@ -120,8 +120,11 @@ class Api:
             )
 
     def snapshot(self, group_id) -> dict:
-        """Everything a request could have changed about a group."""
+        """Everything a request could have changed about a group, and the users table."""
         with self.engine.connect() as conn:
+            users = conn.execute(
+                sa.text("SELECT id, display_name, updated_at FROM users ORDER BY id")
+            ).all()
             invites = conn.execute(
                 sa.text(
                     "SELECT id, code, current_uses, revoked_at FROM group_invites"
@@ -136,4 +139,8 @@ class Api:
                 ),
                 {"g": group_id},
             ).all()
-        return {"invites": [tuple(r) for r in invites], "members": [tuple(r) for r in members]}
+        return {
+            "invites": [tuple(r) for r in invites],
+            "members": [tuple(r) for r in members],
+            "users": [tuple(r) for r in users],
+        }

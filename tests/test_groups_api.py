@@ -173,3 +173,24 @@ def test_double_slashes_are_not_redirected(api, owner, group):
 def test_text_rules(api, body, status):
     response = api.client.post("/api/v1/groups", json=body, headers=api.user("A").headers)
     assert response.status_code == status, response.get_json()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["\u200b", "soft\u00adhyphen", "a\u2028b", "a\u2029b", "zero\u200bwidth"],
+    ids=["zwsp-only", "soft-hyphen", "line-separator", "paragraph-separator", "zwsp"],
+)
+def test_invisible_characters_are_refused(api, name):
+    response = api.client.post("/api/v1/groups", json={"name": name}, headers=api.user("A").headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "name"
+
+
+def test_emoji_sequences_are_allowed(api):
+    flag = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    response = api.client.post(
+        "/api/v1/groups",
+        json={"name": "Family 👨‍👩‍👧", "icon_emoji": flag},
+        headers=api.user("A").headers,
+    )
+    assert response.status_code == 201, response.get_json()

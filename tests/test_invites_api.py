@@ -313,6 +313,7 @@ def test_admin_invite_needs_its_creator_to_still_be_owner(api, owner, group, eng
     import sqlalchemy as sa
 
     invite = api.create_invite(owner, group["id"], preset_role="admin")
+    earlier_member_invite = api.create_invite(owner, group["id"], preset_role="viewer")
     successor = api.member(group["id"], "admin")
     with engine.begin() as conn:  # ownership moves to someone else
         conn.execute(
@@ -329,7 +330,11 @@ def test_admin_invite_needs_its_creator_to_still_be_owner(api, owner, group, eng
         )
     assert api.client.get(f"/api/v1/invites/{invite['code']}").status_code == 404
     assert api.join(api.user("Hopeful"), invite["code"]).status_code == 404
-    # ...while the former owner's member invites, within an admin's authority, still work.
+    assert api.invite_row(invite["id"])["revoked_reason"] == "creator_lost_authority"
+    # ...while the former owner's invites within an admin's authority survive the
+    # transfer, those made before it included.
+    assert api.invite_row(earlier_member_invite["id"])["revoked_at"] is None
+    assert api.join(api.user("Viewer"), earlier_member_invite["code"]).status_code == 200
     member_invite = api.create_invite(owner, group["id"])
     assert api.join(api.user("Fine"), member_invite["code"]).status_code == 200
 
@@ -345,6 +350,17 @@ def test_invites_of_a_creator_who_left_stop_working(api, owner, group, engine):
             {"g": group["id"], "u": admin.id},
         )
     assert api.client.get(f"/api/v1/invites/{invite['code']}").status_code == 404
+    row = api.invite_row(invite["id"])
+    assert (row["revoked_reason"], row["revoked_by"]) == ("creator_lost_authority", None)
+    # Coming back as an admin does not revive the code.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :u, 'admin')"
+            ),
+            {"g": group["id"], "u": admin.id},
+        )
+    assert api.join(api.user("Hopeful"), invite["code"]).status_code == 404
 
 
 # --- get one ----------------------------------------------------------------

@@ -767,3 +767,32 @@ def test_cli_rejects_an_unknown_command(database_url):
     result = _cli(database_url, "down")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+# --- files that can never apply cleanly, and a database ahead of the code -----------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "has no SQL statements"),
+        (b"-- only a comment\n/* and a block */\n", "has no SQL statements"),
+        (b"SELECT '\xff\xfe';", "not UTF-8 text"),
+    ],
+    ids=["empty", "comments-only", "not-utf8"],
+)
+def test_unusable_files_are_refused_before_anything_runs(db, migrations, content, message):
+    migrations.write("001_table.sql", "CREATE TABLE things (id int);")
+    (migrations.path / "002_bad.sql").write_bytes(content)
+    with pytest.raises(MigrationError, match=message):
+        upgrade(db, migrations.path)
+    assert not _table_exists(db, "things")
+
+
+def test_a_database_ahead_of_the_code_is_tolerated(db, migrations):
+    migrations.write("001_table.sql", "CREATE TABLE things (id int);")
+    newer = migrations.write("002_newer.sql", "CREATE TABLE newer (id int);")
+    upgrade(db, migrations.path)
+    newer.unlink()  # the previous release, started after the new one migrated
+    assert upgrade(db, migrations.path) == []
+    assert [row.migration.filename for row in status(db, migrations.path)] == ["001_table.sql"]

@@ -34,13 +34,21 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") |
 )
 
 
-class Text(fields.String):
-    """A string with outer whitespace removed, no control or bidi characters.
+# Zero-width joiner and emoji tag characters: format characters that emoji
+# sequences (family, flags of regions) are made of.
+_EMOJI_FORMAT = frozenset("\u200d") | frozenset(chr(c) for c in range(0xE0020, 0xE0080))
 
-    ``multiline=True`` also allows line breaks and tabs (descriptions).
+
+class Text(fields.String):
+    """A string with outer whitespace removed and nothing invisible or deceptive:
+    no control characters, no format characters (zero-width spaces, soft
+    hyphens, bidi overrides; emoji joiners excepted), no line or paragraph
+    separators. ``multiline=True`` allows line breaks and tabs (descriptions).
     """
 
-    default_error_messages = {"control": "Must not contain control or text-direction characters."}
+    default_error_messages = {
+        "control": "Must not contain control, invisible or text-direction characters."
+    }
 
     def __init__(self, *, multiline: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -49,9 +57,12 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         for ch in text:
-            if ch in _BIDI_CONTROLS or (
-                unicodedata.category(ch) == "Cc" and ch not in self.allowed_controls
-            ):
+            category = unicodedata.category(ch)
+            if category in {"Zl", "Zp"} or ch in _BIDI_CONTROLS:
+                raise self.make_error("control")
+            if category == "Cc" and ch not in self.allowed_controls:
+                raise self.make_error("control")
+            if category == "Cf" and ch not in _EMOJI_FORMAT:
                 raise self.make_error("control")
         return text
 

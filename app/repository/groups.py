@@ -119,5 +119,6 @@ def role_of(
     return conn.execute(statement, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
 
 
-def lock_group(conn: sa.Connection, group_id: UUID) -> None:
-    conn.execute(_LOCK_GROUP, {"group_id": group_id})
+def lock_group(conn: sa.Connection, group_id: UUID) -> bool:
+    """Lock the group row (see _LOCK_GROUP); False if there is no such group."""
+    return conn.execute(_LOCK_GROUP, {"group_id": group_id}).one_or_none() is not None

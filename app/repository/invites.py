@@ -110,11 +110,22 @@ _PREVIEW = sa.text(
 # UPDATE serialises joiners of one invite, and PostgreSQL re-checks the
 # predicate against the latest row version before incrementing, so
 # current_uses can never pass max_uses however many requests race.
+# The group row is KEY SHARE-locked first (the lock the membership's foreign
+# key takes anyway), so a concurrent group delete, which locks the group and
+# then cascades to its invites, waits for us instead of deadlocking with us.
 _CONSUME = sa.text(
     f"""
+    WITH target AS (
+        SELECT t.id
+          FROM group_invites t
+          JOIN groups g ON g.id = t.group_id
+         WHERE t.code = :code
+           FOR KEY SHARE OF g
+    )
     UPDATE group_invites AS i
        SET current_uses = i.current_uses + 1
-     WHERE i.code = :code
+      FROM target
+     WHERE i.id = target.id
        AND {IS_LIVE}
        AND NOT EXISTS (SELECT 1 FROM group_memberships m
                         WHERE m.group_id = i.group_id AND m.user_id = :user_id)

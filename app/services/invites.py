@@ -15,6 +15,7 @@ from app.services import MANAGER_ROLES, Actor
 # other than bad luck is wrong.
 CODE_ATTEMPTS = 8
 JOIN_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 
 def _require_manager(
@@ -53,10 +54,13 @@ def create_invite(
     """Mint an invite code for a group the caller manages."""
     with engine.begin() as conn:
         user_repo.upsert_user(conn, actor.id, actor.display_name)
+        # Group first, then the membership: the same order as a cascading
+        # group delete, so the two cannot deadlock.
+        if not group_repo.lock_group(conn, group_id):
+            raise errors.GroupNotFound()
         role = _require_manager(conn, group_id, actor, hold=True)
         if preset_role == "admin" and role != "owner":
             raise errors.PresetRoleNotAllowed()
-        group_repo.lock_group(conn, group_id)
         if invite_repo.count_live(conn, group_id) >= max_active:
             raise errors.InviteLimitReached(
                 f"This group already has {max_active} active invites; revoke one first."
@@ -73,7 +77,7 @@ def create_invite(
             )
             if invite is not None:
                 return invite
-    raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
+        raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
 
 
 def list_invites(engine: sa.Engine, actor: Actor, group_id: UUID) -> list[dict]:
@@ -164,6 +168,12 @@ def join_group(engine: sa.Engine, actor: Actor, raw_code: object) -> dict:
                     raise errors.AlreadyMember()
                 group = group_repo.group_summary(conn, invite["group_id"])
         except _RaceLost:
+            continue
+        except sa.exc.OperationalError as exc:
+            # A deadlock with a concurrent group deletion, say: PostgreSQL
+            # rolled us back, so trying again is safe (and then finds out).
+            if getattr(exc.orig, "pgcode", None) not in RETRYABLE_SQLSTATES:
+                raise
             continue
         return {"group": group, "membership": membership}
     raise errors.ServiceUnavailable("The invite is busy; try again.")

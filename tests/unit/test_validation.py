@@ -473,3 +473,22 @@ def test_the_formatter_redacts_the_message_and_the_traceback():
     assert "ABC-***-***" in line
     assert "MNP-789" not in line
     assert "234-XYZ" not in line
+
+
+def test_a_private_key_is_not_accepted_as_the_public_key():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from app.config import ConfigError, from_env, validate
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    config = from_env(
+        {"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": private_pem, "DATABASE_URL": "postgresql://x"}
+    )
+    with pytest.raises(ConfigError, match="must be a public key"):
+        validate(config)

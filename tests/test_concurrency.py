@@ -260,8 +260,8 @@ def test_active_invite_cap_holds_under_concurrent_creates(server, engine):
 
 
 def test_active_invite_cap_holds_when_different_managers_race(server, engine):
-    # Requests of one user already queue on that user's row (the users upsert
-    # locks it), so only different managers racing exercise the group lock.
+    # Different managers, so the cap's group lock is the only thing that
+    # orders these creates (nothing per-user serialises them).
     managers = 12
     _, owner = new_token("Race Owner")
     group = create_group(server, owner)

@@ -375,22 +375,17 @@ def test_a_badly_named_file_is_refused_before_anything_runs(db, migrations, file
     assert not _table_exists(db, "good")
 
 
-def test_duplicate_versions_are_refused(db, migrations):
-    migrations.write("002_one.sql", "CREATE TABLE one (id int);")
-    migrations.write("002_two.sql", "CREATE TABLE two (id int);")
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("002_one.sql", "002_two.sql"), ("020_one.sql", "0020_two.sql")],
+    ids=["same-spelling", "equal-as-numbers"],
+)
+def test_duplicate_versions_are_refused(db, migrations, first, second):
+    # Versions are ordered as numbers, so 020 and 0020 are the same place too.
+    migrations.write(first, "CREATE TABLE one (id int);")
+    migrations.write(second, "CREATE TABLE two (id int);")
 
-    with pytest.raises(MigrationError, match=r"002_two\.sql: version"):
-        upgrade(db, migrations.path)
-    assert not _table_exists(db, "one")
-    assert not _table_exists(db, "two")
-
-
-def test_versions_equal_as_numbers_are_duplicates(db, migrations):
-    # Ordered as numbers, so 020 and 0020 are the same place in the history.
-    migrations.write("020_one.sql", "CREATE TABLE one (id int);")
-    migrations.write("0020_two.sql", "CREATE TABLE two (id int);")
-
-    with pytest.raises(MigrationError, match=r"0?020_(one|two)\.sql: version"):
+    with pytest.raises(MigrationError, match=r"\.sql: version \d+ is also"):
         upgrade(db, migrations.path)
     assert not _table_exists(db, "one")
     assert not _table_exists(db, "two")

@@ -51,10 +51,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         pool_timeout_s=app.config["DB_POOL_TIMEOUT_S"],
     )
     request_log.init_app(app)
-    api_errors.init_app(app)
     auth.init_app(app)
     limiter.init_app(app)
     init_api(app)
-    # flask-smorest registers its own HTTPException handler; ours wins.
+    # After flask-smorest, whose own HTTPException handler ours replaces.
     api_errors.init_app(app)
     return app

@@ -38,7 +38,6 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
-    root.setLevel(level)
 
 
 def init_app(app: Flask) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import flask_smorest
 from werkzeug.routing import BaseConverter
 
-from app.api.parsing import Parser, validation_error
+from app.api.parsing import Parser
 from app.api.schemas import ErrorSchema
 
 
@@ -42,6 +39,8 @@ BODY_ERRORS = (
     (415, "`unsupported_media_type`: a body that is not application/json."),
 )
 UNAVAILABLE = (503, "`service_unavailable`: the database is unreachable or overloaded.")
+INVALID = (400, "`validation_error`: the body or a path id is malformed.")
+UNAUTHORIZED = (401, "Missing, malformed, expired or wrongly signed token.")
 
 
 def documents_errors(blp: flask_smorest.Blueprint, *errors: tuple[int, str]):
@@ -58,16 +57,6 @@ def documents_errors(blp: flask_smorest.Blueprint, *errors: tuple[int, str]):
         return view
 
     return decorator
-
-
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def parse_id(value: str, field: str) -> uuid.UUID:
-    """A path id (canonical 8-4-4-4-12 UUID) as a UUID, or a 400 naming the parameter."""
-    if not _CANONICAL_UUID.fullmatch(value):
-        raise validation_error([{"field": field, "message": "Not a valid UUID."}])
-    return uuid.UUID(value)
 
 
 class Api(flask_smorest.Api):

@@ -5,9 +5,17 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from app.api import BODY_ERRORS, UNAVAILABLE, Blueprint, documents_errors, parse_id
+from app.api import (
+    BODY_ERRORS,
+    INVALID,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    Blueprint,
+    documents_errors,
+)
+from app.api.paths import AUTHENTICATED
 from app.api.schemas import GroupCreateSchema, GroupSchema, JoinResultSchema, JoinSchema
-from app.auth import auth_required, current_actor
+from app.auth import current_actor
 from app.db import get_engine
 from app.limiter import join_limit, limiter, user_key
 from app.services import groups as group_service
@@ -17,14 +25,12 @@ blp = Blueprint(
     "groups", __name__, url_prefix="/api/v1/groups", description="Groups, and joining them."
 )
 
-UNAUTHORIZED = (401, "Missing, malformed, expired or wrongly signed token.")
-INVALID = (400, "`validation_error`: the body or a path id is malformed.")
 GROUP_NOT_FOUND = (404, "`group_not_found`: no such group, or the caller is not a member.")
 
 
 @blp.route("", endpoint="groups")
 class Groups(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @blp.arguments(GroupCreateSchema)
     @blp.response(201, GroupSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -37,20 +43,18 @@ class Groups(MethodView):
 
 @blp.route("/<id:group_id>", endpoint="group")
 class GroupById(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @blp.response(200, GroupSchema)
     @documents_errors(blp, INVALID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """A group, as one of its members sees it"""
-        return group_service.get_group(
-            get_engine(), current_actor(), parse_id(group_id, "group_id")
-        )
+        return group_service.get_group(get_engine(), current_actor(), group_id)
 
 
 @blp.route("/join", endpoint="join")
 class Join(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @limiter.limit(join_limit, key_func=user_key)
     @blp.arguments(JoinSchema)

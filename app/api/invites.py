@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask.views import MethodView
 
-from app.api import BODY_ERRORS, UNAVAILABLE, Blueprint, documents_errors, parse_id
+from app.api import (
+    BODY_ERRORS,
+    INVALID,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    Blueprint,
+    documents_errors,
+)
+from app.api.paths import AUTHENTICATED
 from app.api.schemas import (
     InviteCreateSchema,
     InviteDetailSchema,
@@ -14,15 +22,13 @@ from app.api.schemas import (
     InviteSchema,
     RedemptionListSchema,
 )
-from app.auth import auth_required, current_actor
+from app.auth import current_actor
 from app.db import get_engine
 from app.limiter import limiter, lookup_limit
 from app.services import invites as invite_service
 
 blp = Blueprint("invites", __name__, url_prefix="/api/v1", description="Invite codes.")
 
-INVALID = (400, "`validation_error`: the body or a path id is malformed.")
-UNAUTHORIZED = (401, "Missing, malformed, expired or wrongly signed token.")
 FORBIDDEN = (403, "`forbidden`: only the owner and admins manage invites.")
 GROUP_NOT_FOUND = (404, "`group_not_found` (or not a member), or `invite_not_found`.")
 
@@ -34,7 +40,7 @@ def _with_url(invite: dict) -> dict:
 
 @blp.route("/groups/<id:group_id>/invites", endpoint="group_invites")
 class GroupInvites(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @blp.arguments(InviteCreateSchema, required=False)
     @blp.response(201, InviteSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -53,7 +59,6 @@ class GroupInvites(MethodView):
 
         Every field is optional; an empty body takes the defaults.
         """
-        group_id = parse_id(group_id, "group_id")
         invite = invite_service.create_invite(
             get_engine(),
             current_actor(),
@@ -68,15 +73,13 @@ class GroupInvites(MethodView):
     @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
-        invites = invite_service.list_invites(
-            get_engine(), current_actor(), parse_id(group_id, "group_id")
-        )
+        invites = invite_service.list_invites(get_engine(), current_actor(), group_id)
         return {"data": invites}
 
 
 @blp.route("/groups/<id:group_id>/invites/<id:invite_id>", endpoint="group_invite")
 class GroupInviteById(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @blp.response(200, InviteDetailSchema)
     @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
@@ -85,8 +88,8 @@ class GroupInviteById(MethodView):
         invite = invite_service.get_invite(
             get_engine(),
             current_actor(),
-            parse_id(group_id, "group_id"),
-            parse_id(invite_id, "invite_id"),
+            group_id,
+            invite_id,
         )
         return _with_url(invite)
 
@@ -97,8 +100,8 @@ class GroupInviteById(MethodView):
         invite_service.revoke_invite(
             get_engine(),
             current_actor(),
-            parse_id(group_id, "group_id"),
-            parse_id(invite_id, "invite_id"),
+            group_id,
+            invite_id,
         )
 
 
@@ -106,7 +109,7 @@ class GroupInviteById(MethodView):
     "/groups/<id:group_id>/invites/<id:invite_id>/redemptions", endpoint="invite_redemptions"
 )
 class InviteRedemptions(MethodView):
-    decorators = [auth_required]
+    decorators = AUTHENTICATED
 
     @blp.response(200, RedemptionListSchema)
     @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
@@ -115,8 +118,8 @@ class InviteRedemptions(MethodView):
         rows = invite_service.list_redemptions(
             get_engine(),
             current_actor(),
-            parse_id(group_id, "group_id"),
-            parse_id(invite_id, "invite_id"),
+            group_id,
+            invite_id,
         )
         return {"data": rows}
 

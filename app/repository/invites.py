@@ -46,7 +46,7 @@ _INSERT = sa.text(
     VALUES (:group_id, :code, :preset_role, :max_uses,
             now() + make_interval(hours => :expires_in_hours), :created_by)
     ON CONFLICT ON CONSTRAINT group_invites_code_unique DO NOTHING
-    RETURNING {INVITE_COLUMNS}, 'active' AS status
+    RETURNING {INVITE_COLUMNS}
     """
 )
 

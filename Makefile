@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate migrate-status test lint format token bench clean
+.PHONY: help install run migrate migrate-status test lint format token bench openapi sdk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -41,8 +41,16 @@ format: install ## apply ruff's formatting and safe fixes
 token: install ## print a token for trying the API (NAME=Alice SUB=<uuid> optional)
 	@$(PY) -m app.token $(if $(NAME),--name "$(NAME)") $(if $(SUB),--sub "$(SUB)")
 
+openapi: install ## rewrite docs/openapi.json from the code (commit the diff with the change)
+	$(PY) -m app.api.document docs/openapi.json
+
+sdk: install ## generate a Python client from docs/openapi.json into build/sdk
+	rm -rf build/sdk
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/openapi-python-client generate \
+		--path docs/openapi.json --output-path build/sdk --meta setup --config sdk-config.yaml
+
 bench: install ## load-test a local multi-worker server and print throughput and latency
 	$(PY) bench/run.py
 
 clean: ## remove the virtual environment and local data
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) .data build .pytest_cache .ruff_cache .hypothesis .coverage

@@ -18,6 +18,14 @@ _SEPARATORS = re.compile(r"[\s-]+")
 _SYMBOLS = re.compile(rf"[A-Z0-9]{{{CODE_LENGTH}}}", re.ASCII)
 _ISSUABLE = frozenset(ALPHABET)
 
+# The same rules as regular expressions (ECMA-262 and Python alike), for the
+# OpenAPI document. Separators are whatever ``str.isspace`` and ``-`` accept
+# in ASCII; symbols exclude the look-alikes in either case.
+_SYMBOL_CLASS = "[A-HJ-NP-Z2-9]"
+_SEPARATOR_CLASS = r"[\t\n\u000b\f\r\u001c-\u001f -]"
+CODE_PATTERN = f"^{_SYMBOL_CLASS}{{3}}-{_SYMBOL_CLASS}{{3}}-{_SYMBOL_CLASS}{{3}}$"
+CODE_INPUT_PATTERN = f"^{_SEPARATOR_CLASS}*(?:[A-HJ-NP-Za-hj-np-z2-9]{_SEPARATOR_CLASS}*){{9}}$"
+
 
 def generate_code() -> str:
     """A fresh code such as ``K7M-2QX-HP9``."""

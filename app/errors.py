@@ -89,6 +89,18 @@ class InviteExhausted(ApiError):
     message = "This invite has been used as many times as allowed."
 
 
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; slow down and retry later."
+
+
 class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"

@@ -98,7 +98,7 @@ def test_one_log_line_per_request_without_the_code(api, owner, group, caplog):
         api.join(api.user("Joiner"), invite["code"])
     lines = [r.getMessage() for r in caplog.records if r.name == "app.request"]
     assert len(lines) == 2
-    assert lines[0].startswith("GET /api/v1/invites/<code> 200 ")
+    assert lines[0].startswith("GET /api/v1/invites/<code:code> 200 ")
     assert "request_id=req-42" in lines[0]
     assert lines[1].startswith("POST /api/v1/groups/join 200 ")
     code_body = invite["code"][4:]

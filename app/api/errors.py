@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from app.errors import ApiError, ServiceUnavailable
+from app.errors import ApiError, RateLimited, ServiceUnavailable
 from app.limiter import limiter
 
 log = logging.getLogger("app.errors")
@@ -55,7 +55,7 @@ def _handle_api_error(error: ApiError):
 
 
 def _handle_rate_limited(error: RateLimitExceeded):
-    response = envelope(429, "rate_limited", "Too many requests; slow down and retry later.")
+    response = envelope(RateLimited.status, RateLimited.code, RateLimited.message)
     limit = limiter.current_limit
     retry_after = 60
     if limit is not None:
@@ -106,7 +106,7 @@ def _handle_unexpected(error: Exception):
         g.get("request_id"),
         exc_info=original,
     )
-    return envelope(500, "internal_error", "An unexpected error occurred.")
+    return envelope(ApiError.status, ApiError.code, ApiError.message)
 
 
 def init_app(app: Flask) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
+from app import errors
 from app.api import (
     BODY_ERRORS,
-    INVALID,
+    INVALID_BODY,
+    INVALID_ID,
+    LOCATION,
     UNAUTHORIZED,
     UNAVAILABLE,
     Blueprint,
@@ -25,7 +28,17 @@ blp = Blueprint(
     "groups", __name__, url_prefix="/api/v1/groups", description="Groups, and joining them."
 )
 
-GROUP_NOT_FOUND = (404, "`group_not_found`: no such group, or the caller is not a member.")
+GROUP_NOT_FOUND = (errors.GroupNotFound, "No such group, or the caller is not a member.")
+
+# Where a new group's id leads (OpenAPI links: generated clients and stateful fuzzing).
+_GROUP_LINKS = {
+    name: {"operationId": operation, "parameters": {"group_id": "$response.body#/id"}}
+    for name, operation in (
+        ("getGroup", "getGroup"),
+        ("createInvite", "createInvite"),
+        ("listInvites", "listInvites"),
+    )
+}
 
 
 @blp.route("", endpoint="groups")
@@ -33,8 +46,9 @@ class Groups(MethodView):
     decorators = AUTHENTICATED
 
     @blp.arguments(GroupCreateSchema)
-    @blp.response(201, GroupSchema, headers={"Location": {"schema": {"type": "string"}}})
-    @documents_errors(blp, INVALID, UNAUTHORIZED, *BODY_ERRORS, UNAVAILABLE)
+    @blp.response(201, GroupSchema, headers=LOCATION, description="The new group.")
+    @blp.doc(operationId="createGroup", responses={201: {"links": _GROUP_LINKS}})
+    @documents_errors(blp, INVALID_BODY, UNAUTHORIZED, *BODY_ERRORS, UNAVAILABLE)
     def post(self, body):
         """Create a group; the caller becomes its owner"""
         group = group_service.create_group(get_engine(), current_actor(), **body)
@@ -45,8 +59,9 @@ class Groups(MethodView):
 class GroupById(MethodView):
     decorators = AUTHENTICATED
 
-    @blp.response(200, GroupSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
+    @blp.response(200, GroupSchema, description="The group.")
+    @blp.doc(operationId="getGroup")
+    @documents_errors(blp, INVALID_ID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """A group, as one of its members sees it"""
         return group_service.get_group(get_engine(), current_actor(), group_id)
@@ -58,17 +73,20 @@ class Join(MethodView):
 
     @limiter.limit(join_limit, key_func=user_key)
     @blp.arguments(JoinSchema)
-    @blp.response(200, JoinResultSchema)
+    @blp.response(200, JoinResultSchema, description="The caller is now a member.")
+    @blp.doc(operationId="joinGroup")
     @documents_errors(
         blp,
-        (400, "`invalid_code` (cannot be a code) or `validation_error`."),
+        (errors.InvalidCode, "The code can never be an invite code."),
+        (errors.ValidationFailed, "The body is malformed (`code` missing or not a string)."),
         UNAUTHORIZED,
-        (404, "`invite_not_found`: unknown or revoked code."),
-        (409, "`already_member`: the caller is in the group already; no use is taken."),
-        (410, "`invite_expired` or `invite_exhausted`."),
+        (errors.InviteNotFound, "Unknown or revoked code."),
+        (errors.AlreadyMember, "The caller is in the group already; no use is taken."),
+        (errors.InviteExpired, "The invite has expired."),
+        (errors.InviteExhausted, "Every use of the invite has been taken."),
         *BODY_ERRORS,
-        (429, "`rate_limited` (JOIN_RATE_LIMIT per user); see `Retry-After`."),
-        (503, "`service_unavailable`: the database is unavailable, or the invite is busy."),
+        (errors.RateLimited, "JOIN_RATE_LIMIT per user was exceeded; see `Retry-After`."),
+        (errors.ServiceUnavailable, "The database is unavailable, or the invite is too busy."),
     )
     def post(self, body):
         """Join a group with an invite code

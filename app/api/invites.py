@@ -5,9 +5,12 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask.views import MethodView
 
+from app import errors
 from app.api import (
     BODY_ERRORS,
-    INVALID,
+    INVALID_BODY,
+    INVALID_ID,
+    LOCATION,
     UNAUTHORIZED,
     UNAVAILABLE,
     Blueprint,
@@ -29,8 +32,24 @@ from app.services import invites as invite_service
 
 blp = Blueprint("invites", __name__, url_prefix="/api/v1", description="Invite codes.")
 
-FORBIDDEN = (403, "`forbidden`: only the owner and admins manage invites.")
-GROUP_NOT_FOUND = (404, "`group_not_found` (or not a member), or `invite_not_found`.")
+FORBIDDEN = (errors.Forbidden, "The caller is a member or viewer; only owners and admins may.")
+GROUP_NOT_FOUND = (errors.GroupNotFound, "No such group, or the caller is not a member.")
+INVITE_NOT_FOUND = (errors.InviteNotFound, "No such invite in this group.")
+# What the caller of every invite-scoped view may hear, in order.
+MANAGING = (INVALID_ID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, INVITE_NOT_FOUND, UNAVAILABLE)
+
+_THIS_INVITE = {"group_id": "$response.body#/group_id", "invite_id": "$response.body#/id"}
+# Where a new invite leads (OpenAPI links: generated clients and stateful fuzzing).
+_INVITE_LINKS = {
+    "getInvite": {"operationId": "getInvite", "parameters": _THIS_INVITE},
+    "listInviteRedemptions": {"operationId": "listInviteRedemptions", "parameters": _THIS_INVITE},
+    "revokeInvite": {"operationId": "revokeInvite", "parameters": _THIS_INVITE},
+    "getInvitePreview": {
+        "operationId": "getInvitePreview",
+        "parameters": {"code": "$response.body#/code"},
+    },
+    "joinGroup": {"operationId": "joinGroup", "requestBody": {"code": "$response.body#/code"}},
+}
 
 
 def _with_url(invite: dict) -> dict:
@@ -43,14 +62,16 @@ class GroupInvites(MethodView):
     decorators = AUTHENTICATED
 
     @blp.arguments(InviteCreateSchema, required=False)
-    @blp.response(201, InviteSchema, headers={"Location": {"schema": {"type": "string"}}})
+    @blp.response(201, InviteSchema, headers=LOCATION, description="The new invite.")
+    @blp.doc(operationId="createInvite", responses={201: {"links": _INVITE_LINKS}})
     @documents_errors(
         blp,
-        INVALID,
+        INVALID_BODY,
         UNAUTHORIZED,
-        (403, "`forbidden`, or `preset_role_not_allowed` (only the owner mints admin invites)."),
-        (404, "`group_not_found`: no such group, or the caller is not a member."),
-        (409, "`invite_limit_reached`: MAX_ACTIVE_INVITES_PER_GROUP active invites exist."),
+        FORBIDDEN,
+        (errors.PresetRoleNotAllowed, "An admin asked for an `admin` invite; only the owner may."),
+        GROUP_NOT_FOUND,
+        (errors.InviteLimitReached, "MAX_ACTIVE_INVITES_PER_GROUP active invites exist."),
         *BODY_ERRORS,
         UNAVAILABLE,
     )
@@ -69,8 +90,9 @@ class GroupInvites(MethodView):
         location = url_for("invites.group_invite", group_id=group_id, invite_id=invite["id"])
         return _with_url(invite), 201, {"Location": location}
 
-    @blp.response(200, InviteListSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
+    @blp.response(200, InviteListSchema, description="The active invites.")
+    @blp.doc(operationId="listInvites")
+    @documents_errors(blp, INVALID_ID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
         invites = invite_service.list_invites(get_engine(), current_actor(), group_id)
@@ -81,8 +103,9 @@ class GroupInvites(MethodView):
 class GroupInviteById(MethodView):
     decorators = AUTHENTICATED
 
-    @blp.response(200, InviteDetailSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
+    @blp.response(200, InviteDetailSchema, description="The invite, with its status.")
+    @blp.doc(operationId="getInvite")
+    @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """One invite with its status, active or not (owner or admin)"""
         invite = invite_service.get_invite(
@@ -93,8 +116,9 @@ class GroupInviteById(MethodView):
         )
         return _with_url(invite)
 
-    @blp.response(204)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
+    @blp.response(204, description="Revoked (now or before).")
+    @blp.doc(operationId="revokeInvite")
+    @documents_errors(blp, *MANAGING)
     def delete(self, group_id, invite_id):
         """Revoke an invite (owner or admin); revoking again is a no-op"""
         invite_service.revoke_invite(
@@ -111,8 +135,9 @@ class GroupInviteById(MethodView):
 class InviteRedemptions(MethodView):
     decorators = AUTHENTICATED
 
-    @blp.response(200, RedemptionListSchema)
-    @documents_errors(blp, INVALID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
+    @blp.response(200, RedemptionListSchema, description="The redemptions, oldest first.")
+    @blp.doc(operationId="listInviteRedemptions")
+    @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """Who joined with this invite, oldest first (owner or admin)"""
         rows = invite_service.list_redemptions(
@@ -124,16 +149,16 @@ class InviteRedemptions(MethodView):
         return {"data": rows}
 
 
-@blp.route("/invites/<code>", endpoint="invite_preview")
+@blp.route("/invites/<code:code>", endpoint="invite_preview")
 class InvitePreview(MethodView):
     @limiter.limit(lookup_limit)
-    @blp.response(200, InvitePreviewSchema)
-    @blp.doc(security=[])
+    @blp.response(200, InvitePreviewSchema, description="What the invite offers.")
+    @blp.doc(operationId="getInvitePreview", security=[])
     @documents_errors(
         blp,
-        (400, "`invalid_code`: this cannot be an invite code."),
-        (404, "`invite_not_found`: unknown or revoked code."),
-        (429, "`rate_limited` (INVITE_LOOKUP_RATE_LIMIT per client address)."),
+        (errors.InvalidCode, "The code can never be an invite code."),
+        (errors.InviteNotFound, "Unknown or revoked code."),
+        (errors.RateLimited, "INVITE_LOOKUP_RATE_LIMIT per client address was exceeded."),
         UNAVAILABLE,
     )
     def get(self, code):

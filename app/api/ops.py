@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 @blp.route("/healthz", endpoint="healthz")
 class Health(MethodView):
-    @blp.response(200, HealthSchema)
-    @blp.doc(security=[])
+    @blp.response(200, HealthSchema, description="Alive.")
+    @blp.doc(operationId="getHealth", security=[])
+    @documents_errors(blp)
     def get(self):
         """The process is alive (does not touch the database)"""
         return {"status": "ok"}
@@ -27,9 +28,9 @@ class Health(MethodView):
 
 @blp.route("/readyz", endpoint="readyz")
 class Ready(MethodView):
-    @blp.response(200, HealthSchema)
-    @blp.doc(security=[])
-    @documents_errors(blp, (503, "`service_unavailable`: the database cannot be reached."))
+    @blp.response(200, HealthSchema, description="Ready to serve.")
+    @blp.doc(operationId="getReadiness", security=[])
+    @documents_errors(blp, (ServiceUnavailable, "The database cannot be reached."))
     def get(self):
         """The database is reachable"""
         try:

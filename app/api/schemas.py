@@ -9,8 +9,19 @@ import unicodedata
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.codes import CODE_INPUT_PATTERN, CODE_PATTERN, MAX_INPUT_LENGTH
+
 ROLES = ("owner", "admin", "member", "viewer")
 PRESET_ROLES = ("admin", "member", "viewer")
+INVITE_STATUSES = ("active", "expired", "exhausted", "revoked")
+
+# Documentation only: what the fields below look like, for readers and SDKs.
+_TIME = {"example": "2026-11-24T10:30:00Z"}
+_CODE = {"pattern": CODE_PATTERN, "example": "ABC-234-XYZ"}
+_USES = {"minimum": 0, "maximum": 100}
+GROUP_ID = {"example": "8f14e45f-ceea-467f-a0e6-4b1ab1f2c9a1"}
+INVITE_ID = {"example": "1679091c-5a88-4faf-afb5-e6087eb1b2dc"}
+USER_ID = {"example": "c9f0f895-fb98-4b91-99f5-1d8f8b5b4b2e"}
 
 
 class StrictInteger(fields.Integer):
@@ -110,19 +121,38 @@ def length(low: int | None, high: int) -> validate.Length:
 
 
 class ErrorDetailSchema(OutputSchema):
-    field = fields.String(metadata={"description": "The request field, or `body`."})
-    message = fields.String()
+    field = fields.String(
+        metadata={"description": "The request field, or `body`.", "example": "max_uses"}
+    )
+    message = fields.String(metadata={"example": "Must be between 1 and 100."})
 
 
 class ErrorSchema(OutputSchema):
+    """The envelope of every 4xx and 5xx."""
+
     OPTIONAL = ("details",)
 
     error = fields.String(
-        required=True, metadata={"description": "Stable snake_case code", "example": "not_found"}
+        required=True,
+        metadata={
+            "description": (
+                "A stable snake_case code. Each response lists the codes it can carry; "
+                "treat an unknown one like any other error of its status."
+            ),
+            "pattern": "^[a-z][a-z0-9]*(_[a-z0-9]+)*$",
+            "example": "invite_expired",
+        },
     )
-    message = fields.String(required=True, metadata={"description": "For humans"})
+    message = fields.String(
+        required=True,
+        metadata={
+            "description": "For people; wording may change.",
+            "example": "This invite has expired.",
+        },
+    )
     details = fields.List(
-        fields.Nested(ErrorDetailSchema), metadata={"description": "On validation errors"}
+        fields.Nested(ErrorDetailSchema),
+        metadata={"description": "Present on `validation_error` only: one entry per problem."},
     )
 
 
@@ -131,18 +161,25 @@ class ErrorSchema(OutputSchema):
 
 class GroupCreateSchema(Schema):
     name = Text(required=True, validate=length(1, 100), metadata={"example": "Smith Family"})
-    description = Text(allow_none=True, multiline=True, validate=length(None, 500))
+    description = Text(
+        allow_none=True,
+        multiline=True,
+        validate=length(None, 500),
+        metadata={"example": "Everyone at Sunday lunch."},
+    )
     icon_emoji = Text(allow_none=True, validate=length(None, 10), metadata={"example": "🏡"})
 
 
 class GroupSchema(OutputSchema):
-    id = fields.UUID()
-    name = fields.String()
-    description = fields.String(allow_none=True)
-    icon_emoji = fields.String(allow_none=True)
-    member_count = fields.Integer()
+    id = fields.UUID(metadata=GROUP_ID)
+    name = fields.String(metadata={"minLength": 1, "maxLength": 100, "example": "Smith Family"})
+    description = fields.String(
+        allow_none=True, metadata={"maxLength": 500, "example": "Everyone at Sunday lunch."}
+    )
+    icon_emoji = fields.String(allow_none=True, metadata={"maxLength": 10, "example": "🏡"})
+    member_count = fields.Integer(metadata={"minimum": 1, "example": 4})
     your_role = fields.String(metadata={"enum": list(ROLES)})
-    created_at = UTCDateTime()
+    created_at = UTCDateTime(metadata=_TIME)
 
 
 # --- invites ----------------------------------------------------------------
@@ -158,35 +195,42 @@ class InviteCreateSchema(Schema):
 
 
 class InviteSchema(OutputSchema):
-    id = fields.UUID()
-    group_id = fields.UUID()
-    code = fields.String(metadata={"example": "ABC-234-XYZ"})
+    id = fields.UUID(metadata=INVITE_ID)
+    group_id = fields.UUID(metadata=GROUP_ID)
+    code = fields.String(metadata=_CODE)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
-    max_uses = fields.Integer()
-    current_uses = fields.Integer()
-    expires_at = UTCDateTime()
-    created_by = fields.UUID(metadata={"description": "The creator's user id"})
-    created_at = UTCDateTime()
-    invite_url = fields.String(metadata={"example": "https://example.com/join/ABC-234-XYZ"})
+    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": 100, "example": 5})
+    current_uses = fields.Integer(metadata={**_USES, "example": 0})
+    expires_at = UTCDateTime(metadata=_TIME)
+    created_by = fields.UUID(metadata={**USER_ID, "description": "The creator's user id."})
+    created_at = UTCDateTime(metadata=_TIME)
+    invite_url = fields.String(
+        metadata={"format": "uri", "example": "https://invites.example.com/join/ABC-234-XYZ"}
+    )
 
 
 class InviteDetailSchema(InviteSchema):
-    status = fields.String(metadata={"enum": ["active", "expired", "exhausted", "revoked"]})
+    status = fields.String(
+        metadata={
+            "enum": list(INVITE_STATUSES),
+            "description": "Precedence when several apply: revoked, exhausted, expired.",
+        }
+    )
 
 
 class UserRefSchema(OutputSchema):
-    id = fields.UUID()
-    display_name = fields.String(allow_none=True)
+    id = fields.UUID(metadata=USER_ID)
+    display_name = fields.String(allow_none=True, metadata={"example": "Olivia"})
 
 
 class InviteSummarySchema(OutputSchema):
-    id = fields.UUID()
-    code = fields.String()
+    id = fields.UUID(metadata=INVITE_ID)
+    code = fields.String(metadata=_CODE)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
-    max_uses = fields.Integer()
-    current_uses = fields.Integer()
-    expires_at = UTCDateTime()
-    created_at = UTCDateTime()
+    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": 100, "example": 5})
+    current_uses = fields.Integer(metadata={**_USES, "example": 2})
+    expires_at = UTCDateTime(metadata=_TIME)
+    created_at = UTCDateTime(metadata=_TIME)
     created_by = fields.Nested(UserRefSchema)
 
 
@@ -195,10 +239,10 @@ class InviteListSchema(OutputSchema):
 
 
 class RedemptionSchema(OutputSchema):
-    user_id = fields.UUID()
-    display_name = fields.String(allow_none=True)
+    user_id = fields.UUID(metadata=USER_ID)
+    display_name = fields.String(allow_none=True, metadata={"example": "Max"})
     role = fields.String(metadata={"enum": list(ROLES)})
-    joined_at = UTCDateTime()
+    joined_at = UTCDateTime(metadata=_TIME)
 
 
 class RedemptionListSchema(OutputSchema):
@@ -206,17 +250,22 @@ class RedemptionListSchema(OutputSchema):
 
 
 class PreviewGroupSchema(OutputSchema):
-    name = fields.String()
-    icon_emoji = fields.String(allow_none=True)
-    member_count = fields.Integer()
+    name = fields.String(metadata={"minLength": 1, "maxLength": 100, "example": "Smith Family"})
+    icon_emoji = fields.String(allow_none=True, metadata={"maxLength": 10, "example": "🏡"})
+    member_count = fields.Integer(metadata={"minimum": 1, "example": 4})
 
 
 class InvitePreviewSchema(OutputSchema):
     group = fields.Nested(PreviewGroupSchema)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
-    expires_at = UTCDateTime()
-    is_valid = fields.Boolean()
-    status = fields.String(metadata={"enum": ["active", "expired", "exhausted"]})
+    expires_at = UTCDateTime(metadata=_TIME)
+    is_valid = fields.Boolean(metadata={"description": "Whether the code can be used now."})
+    status = fields.String(
+        metadata={
+            "enum": [s for s in INVITE_STATUSES if s != "revoked"],
+            "description": "Why `is_valid` is false; revoked codes are 404.",
+        }
+    )
 
 
 # --- join -------------------------------------------------------------------
@@ -225,20 +274,27 @@ class InvitePreviewSchema(OutputSchema):
 class JoinSchema(Schema):
     code = fields.String(
         required=True,
-        metadata={"example": "ABC-234-XYZ", "description": "Case and separators are ignored."},
+        metadata={
+            "example": "ABC-234-XYZ",
+            "description": (
+                "Case, dashes and spaces are ignored. Anything else is 400 `invalid_code`."
+            ),
+            "maxLength": MAX_INPUT_LENGTH,
+            "pattern": CODE_INPUT_PATTERN,
+        },
     )
 
 
 class JoinedGroupSchema(OutputSchema):
-    id = fields.UUID()
-    name = fields.String()
-    member_count = fields.Integer()
+    id = fields.UUID(metadata=GROUP_ID)
+    name = fields.String(metadata={"minLength": 1, "maxLength": 100, "example": "Smith Family"})
+    member_count = fields.Integer(metadata={"minimum": 1, "example": 5})
 
 
 class MembershipSchema(OutputSchema):
-    id = fields.UUID()
+    id = fields.UUID(metadata={"example": "45c48cce-2e2d-4fbd-b4ab-f9d1c84d6e2a"})
     role = fields.String(metadata={"enum": list(ROLES)})
-    joined_at = UTCDateTime()
+    joined_at = UTCDateTime(metadata=_TIME)
 
 
 class JoinResultSchema(OutputSchema):
@@ -250,7 +306,7 @@ class JoinResultSchema(OutputSchema):
 
 
 class HealthSchema(OutputSchema):
-    status = fields.String(metadata={"example": "ok"})
+    status = fields.String(metadata={"enum": ["ok"], "example": "ok"})
 
 
 def _mark_always_present(schema: type[OutputSchema]) -> None:

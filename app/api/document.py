@@ -1,0 +1,108 @@
+"""Final touches to the generated OpenAPI document, for readers and SDK generators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import flask_smorest
+
+from app.api.schemas import INVITE_STATUSES, PRESET_ROLES, ROLES
+
+# Enums used by several schemas become one named component each, so a
+# generated client has one `Role` type rather than one per field.
+NAMED_ENUMS = {
+    "Role": (ROLES, "A member's role. Owners and admins manage invites."),
+    "PresetRole": (PRESET_ROLES, "The role an invite grants. Never `owner`."),
+    "InviteStatus": (
+        INVITE_STATUSES,
+        "Why an invite works or not. When several apply: revoked, then exhausted, then expired.",
+    ),
+    "PreviewStatus": (
+        tuple(s for s in INVITE_STATUSES if s != "revoked"),
+        "Why a previewed invite works or not (revoked codes are 404).",
+    ),
+}
+
+
+def finish(api: flask_smorest.Api) -> None:
+    _name_enums(api)
+    _sort_responses(api)
+
+
+def _name_enums(api: flask_smorest.Api) -> None:
+    by_values = {values: name for name, (values, _description) in NAMED_ENUMS.items()}
+    for name, (values, description) in NAMED_ENUMS.items():
+        api.spec.components.schema(
+            name, {"type": "string", "enum": list(values), "description": description}
+        )
+    for component, schema in api.spec.components.schemas.items():
+        if component in NAMED_ENUMS:
+            continue
+        for field, prop in schema.get("properties", {}).items():
+            name = by_values.get(tuple(prop.get("enum", ())))
+            if name is None:
+                continue
+            ref = {"$ref": f"#/components/schemas/{name}"}
+            rest = {k: v for k, v in prop.items() if k not in ("type", "enum")}
+            # A $ref has no siblings in OpenAPI 3.0; a one-item allOf keeps the default.
+            schema["properties"][field] = {"allOf": [ref], **rest} if rest else ref
+
+
+def _sort_responses(api: flask_smorest.Api) -> None:
+    """Responses in status order, so the document reads (and diffs) predictably."""
+    for operations in api.spec._paths.values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = dict(
+                    sorted(operation["responses"].items(), key=lambda item: str(item[0]))
+                )
+
+
+def render(document: dict) -> str:
+    """The document as checked in: stable, readable, one trailing newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def build() -> dict:
+    """The document the service serves, built without touching a database."""
+    from app import create_app
+
+    app = create_app(
+        {
+            # Placeholders: nothing connects or signs while the document is built.
+            "DATABASE_URL": "postgresql://document-only@localhost/none",
+            "JWT_SECRET_KEY": "document-only-" + "x" * 32,
+            "APP_BASE_URL": "https://invites.example",
+        }
+    )
+    with app.app_context():
+        return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.api.document",
+        description="Write the OpenAPI document, or check that the checked-in copy is current.",
+    )
+    parser.add_argument("path", type=Path, help="where the document lives (docs/openapi.json)")
+    parser.add_argument("--check", action="store_true", help="fail if the file differs")
+    args = parser.parse_args(argv)
+    text = render(build())
+    if args.check:
+        current = args.path.read_text(encoding="utf-8") if args.path.exists() else ""
+        if current != text:
+            print(f"{args.path} is out of date: run `make openapi` and commit it", file=sys.stderr)
+            return 1
+        print(f"{args.path} is current")
+        return 0
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    args.path.write_text(text, encoding="utf-8")
+    print(f"wrote {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

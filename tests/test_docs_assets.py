@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from app.api import docs_assets
 from app.api.docs_assets import DIST, URL_PREFIX, VERSION
 
 # The files flask-smorest's Swagger UI page loads, and the type each must have:
@@ -49,6 +50,12 @@ def test_the_bundled_swagger_ui_has_the_files_the_page_loads():
     assert re.fullmatch(r"\d+\.\d+\.\d+", VERSION), DIST
     for name in EXPECTED_ASSETS:
         assert (DIST / name).stat().st_size > 1000, name
+
+
+def test_an_incomplete_package_stops_the_app_at_start(make_app, monkeypatch):
+    monkeypatch.setattr(docs_assets, "ASSETS", docs_assets.ASSETS | {"swagger-ui-gone.js"})
+    with pytest.raises(RuntimeError, match=r"lacks swagger-ui-gone\.js"):
+        make_app()
 
 
 def test_docs_page_references_only_the_services_own_assets(docs_html):

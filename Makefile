@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate migrate-status test lint format token bench openapi sdk clean
+.PHONY: help install run migrate migrate-status test test-browser fuzz lint format token bench openapi sdk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ migrate-status: install ## list migrations and when each was applied
 
 test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL is set)
 	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+
+test-browser: install ## open /docs in headless Chromium and check the operations render
+	$(PY) -m pytest -m browser -p no:cacheprovider tests/browser
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import auth, config, db, request_log
+from app.api import docs_assets
 from app.api import errors as api_errors
 from app.api import init_app as init_api
 from app.limiter import limiter
@@ -26,7 +27,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Swagger UI's files are served by the service itself: /docs works offline.
+        OPENAPI_SWAGGER_UI_URL=docs_assets.URL_PREFIX,
     )
     if overrides:
         app.config.update(overrides)
@@ -54,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     limiter.init_app(app)
     init_api(app)
+    docs_assets.init_app(app)
     # After flask-smorest, whose own HTTPException handler ours replaces.
     api_errors.init_app(app)
     return app

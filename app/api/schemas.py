@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import numbers
 import unicodedata
 
@@ -43,38 +44,99 @@ class StrictInteger(fields.Integer):
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | frozenset(
     "\u2066\u2067\u2068\u2069"
 )
+# The zero-width joiner is a format character that emoji sequences need.
+_EMOJI_JOINER = "\u200d"
+_LINE_BREAKS = frozenset("\t\n\r")
 
 
-# Zero-width joiner and emoji tag characters: format characters that emoji
-# sequences (family, flags of regions) are made of.
-_EMOJI_FORMAT = frozenset("\u200d") | frozenset(chr(c) for c in range(0xE0020, 0xE0080))
+@functools.cache
+def _refused(multiline: bool) -> frozenset[str]:
+    """Characters refused inside text: control characters (bar line breaks in
+    multiline text), format characters such as zero-width spaces, soft hyphens
+    and bidi overrides (bar the emoji joiner), line and paragraph separators.
+
+    Only the Basic Multilingual Plane is policed, so the rule is also a regular
+    expression that means the same in ECMA-262 and Python (the OpenAPI
+    document carries it); the few format characters beyond it are emoji tags
+    and rare script controls, none of them invisible spacing or reordering.
+    """
+    refused = set(_BIDI_CONTROLS)
+    for code in range(0x10000):
+        ch = chr(code)
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            refuse = not (multiline and ch in _LINE_BREAKS)
+        else:
+            refuse = category in {"Zl", "Zp"} or (category == "Cf" and ch != _EMOJI_JOINER)
+        if refuse:
+            refused.add(ch)
+    return frozenset(refused)
+
+
+def _char_class(chars: frozenset[str], *, negate: bool = False) -> str:
+    """A regex class of ``chars`` as \\uXXXX ranges (valid in ECMA-262 and Python)."""
+    ranges: list[list[int]] = []
+    for code in sorted(ord(ch) for ch in chars):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    body = "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+    return f"[{'^' if negate else ''}{body}]"
+
+
+# What str.strip() removes: every whitespace character (none lie beyond the BMP).
+_WHITESPACE = frozenset(chr(code) for code in range(0x10000) if chr(code).isspace())
+
+
+def _text_pattern(refused: frozenset[str], *, blank: bool) -> str:
+    """Outer whitespace of any kind, around text that starts and ends visibly
+    and contains nothing refused: exactly what ``Text`` accepts."""
+    outer = _char_class(_WHITESPACE)
+    inner = _char_class(refused, negate=True)
+    visible = _char_class(refused | _WHITESPACE, negate=True)
+    core = f"{visible}(?:{inner}*{visible})?"
+    return f"^{outer}*{f'(?:{core})?' if blank else core}{outer}*$"
 
 
 class Text(fields.String):
-    """A string with outer whitespace removed and nothing invisible or deceptive:
-    no control characters, no format characters (zero-width spaces, soft
-    hyphens, bidi overrides; emoji joiners excepted), no line or paragraph
-    separators. ``multiline=True`` allows line breaks and tabs (descriptions).
+    """A string with outer whitespace removed and nothing invisible or deceptive
+    inside (see ``_refused``). ``multiline=True`` allows line breaks and tabs
+    (descriptions); ``blank=False`` requires a visible character. The length
+    counts the characters sent, before trimming, so the document's maxLength
+    is exact.
     """
 
     default_error_messages = {
-        "control": "Must not contain control, invisible or text-direction characters."
+        "control": "Must not contain control, invisible or text-direction characters.",
+        "blank": "Must not be blank.",
+        "too_long": "Must be at most {max} characters.",
     }
 
-    def __init__(self, *, multiline: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.allowed_controls = frozenset("\t\n\r") if multiline else frozenset()
+    def __init__(self, *, max_length: int, multiline: bool = False, blank: bool = True, **kwargs):
+        self.refused = _refused(multiline)
+        self.max_length = max_length
+        self.blank = blank
+        metadata = {
+            "maxLength": max_length,
+            "pattern": _text_pattern(self.refused, blank=blank),
+            **kwargs.pop("metadata", {}),
+        }
+        if not blank:
+            metadata["minLength"] = 1
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        for ch in text:
-            category = unicodedata.category(ch)
-            if category in {"Zl", "Zp"} or ch in _BIDI_CONTROLS:
-                raise self.make_error("control")
-            if category == "Cc" and ch not in self.allowed_controls:
-                raise self.make_error("control")
-            if category == "Cf" and ch not in _EMOJI_FORMAT:
-                raise self.make_error("control")
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if len(raw) > self.max_length:
+            raise self.make_error("too_long", max=self.max_length)
+        text = raw.strip()
+        if any(ch in self.refused for ch in text):
+            raise self.make_error("control")
+        if not text and not self.blank:
+            raise self.make_error("blank")
         return text
 
 
@@ -109,12 +171,6 @@ class OutputSchema(ma.Schema):
 
 def between(low: int, high: int) -> validate.Range:
     return validate.Range(min=low, max=high, error="Must be between {min} and {max}.")
-
-
-def length(low: int | None, high: int) -> validate.Length:
-    if low:
-        return validate.Length(min=low, max=high, error="Must be {min} to {max} characters.")
-    return validate.Length(max=high, error="Must be at most {max} characters.")
 
 
 # --- errors -----------------------------------------------------------------
@@ -160,14 +216,14 @@ class ErrorSchema(OutputSchema):
 
 
 class GroupCreateSchema(Schema):
-    name = Text(required=True, validate=length(1, 100), metadata={"example": "Smith Family"})
+    name = Text(required=True, max_length=100, blank=False, metadata={"example": "Smith Family"})
     description = Text(
         allow_none=True,
         multiline=True,
-        validate=length(None, 500),
+        max_length=500,
         metadata={"example": "Everyone at Sunday lunch."},
     )
-    icon_emoji = Text(allow_none=True, validate=length(None, 10), metadata={"example": "🏡"})
+    icon_emoji = Text(allow_none=True, max_length=10, metadata={"example": "🏡"})
 
 
 class GroupSchema(OutputSchema):

@@ -58,6 +58,8 @@ def test_openapi_and_docs(client):
         ("GET", "/api/v1/invites", 404, "not_found"),
         ("PUT", "/api/v1/groups", 405, "method_not_allowed"),
         ("PATCH", "/api/v1/invites/ABC-234-XYZ", 405, "method_not_allowed"),
+        ("GET", "/api/v1/groups/join", 405, "method_not_allowed"),
+        ("DELETE", "/api/v1/groups/join", 405, "method_not_allowed"),
     ],
 )
 def test_plain_http_errors_use_the_envelope(client, method, path, status, error):
@@ -68,6 +70,24 @@ def test_plain_http_errors_use_the_envelope(client, method, path, status, error)
     assert isinstance(body["message"], str)
     if status == 405:
         assert "Allow" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/groups", {"POST", "OPTIONS"}),
+        ("/api/v1/groups/join", {"POST", "OPTIONS"}),
+        ("/api/v1/groups/0b7e5a8e-3c4d-4f6a-9b1c-2d3e4f5a6b7c", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_allow_lists_only_the_documented_methods(client, path, allowed):
+    """What OPTIONS (and a 405) advertise is what the document has for the path."""
+    response = client.options(path)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == allowed
+    documented = client.get("/openapi.json").get_json()["paths"]
+    template = path if path in documented else "/api/v1/groups/{group_id}"
+    methods = {m.upper() for m in documented[template] if m != "parameters"}
+    assert methods == allowed - {"HEAD", "OPTIONS"}
 
 
 def test_unexpected_errors_hide_internals_and_are_logged(make_app, caplog):

@@ -24,7 +24,12 @@ class Blueprint(flask_smorest.Blueprint):
 
 class IdConverter(BaseConverter):
     """A path id. Matches any segment so a malformed id gets a 400 from the
-    view rather than an unhelpful 404 from the router."""
+    view rather than an unhelpful 404 from the router, except the literal
+    ``join``, which names ``/groups/join``: otherwise ``GET /groups/join``
+    would be a 400 about a bad id and ``OPTIONS`` would advertise GET there,
+    where the document (and the route) only has POST."""
+
+    regex = r"(?!join$)[^/]+"
 
 
 class CodeConverter(UnicodeConverter):

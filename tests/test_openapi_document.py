@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -534,7 +535,10 @@ def test_path_ids_are_uuids(document):
     for path, item in document["paths"].items():
         for parameter in item.get("parameters", []):
             if parameter["name"].endswith("_id"):
-                assert parameter["schema"] == {"type": "string", "format": "uuid"}, path
+                schema = parameter["schema"]
+                assert (schema["type"], schema["format"]) == ("string", "uuid"), path
+                assert set(schema) == {"type", "format", "example"}, path
+                assert uuid.UUID(schema["example"]).version == 4, path
 
 
 def test_every_field_of_every_schema_has_an_example_or_a_named_type(document):

@@ -142,7 +142,14 @@ def init_app(app) -> Api:
             "security": [{"bearerAuth": []}],
         },
     )
-    api.register_converter(IdConverter, lambda _converter: {"type": "string", "format": "uuid"})
+    api.register_converter(
+        IdConverter,
+        lambda _converter: {
+            "type": "string",
+            "format": "uuid",
+            "example": "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f",
+        },
+    )
     api.register_converter(
         CodeConverter,
         lambda _converter: {

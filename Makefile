@@ -33,6 +33,9 @@ test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL i
 test-browser: install ## open /docs in headless Chromium and check the operations render
 	$(PY) -m pytest -m browser -p no:cacheprovider tests/browser
 
+fuzz: install ## Schemathesis against gunicorn + PostgreSQL for FUZZ_SECONDS (120), every phase and check
+	$(PY) -m pytest -m fuzz -s -p no:cacheprovider tests/fuzz
+
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

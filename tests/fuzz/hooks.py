@@ -1,0 +1,115 @@
+"""Schemathesis hooks for fuzzing a live server (`make fuzz`).
+
+Loaded by the Schemathesis CLI through tests/fuzz/schemathesis.toml. They
+give the fuzzer its users, add the checks that hold this API to its own
+document, and count what was sent.
+
+- Every operation runs as one owner, so the stateful phase's links (create a
+  group, then an invite in it, then preview, join, revoke it) reach real
+  data. Joins run as a fresh user each time, so a live invite admits them
+  until it is used up.
+- Every 4xx and 5xx must be the contract's envelope, and its `error` code one
+  the document lists for that status (`x-error-codes`).
+- Counts of requests per operation and status go to FUZZ_STATS_PATH.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import datetime as dt
+import json
+import os
+import re
+import threading
+import uuid
+
+import jwt
+import schemathesis
+
+SECRET = os.environ["FUZZ_JWT_SECRET"]
+OWNER_ID = os.environ.get("FUZZ_OWNER_ID") or str(uuid.uuid4())
+STATS_PATH = os.environ.get("FUZZ_STATS_PATH")
+ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+_lock = threading.Lock()
+_counts: collections.Counter[str] = collections.Counter()
+
+
+def token(sub: str, name: str) -> str:
+    now = dt.datetime.now(dt.UTC)
+    claims = {"sub": sub, "name": name, "iat": now, "exp": now + dt.timedelta(hours=2)}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def operation_id(case) -> str:
+    return case.operation.definition.raw.get("operationId", case.operation.label)
+
+
+@schemathesis.auth(refresh_interval=None)
+class Users:
+    """The owner for everything, a newcomer for each join."""
+
+    def get(self, case, context):
+        if operation_id(case) == "joinGroup":
+            return token(str(uuid.uuid4()), "Fuzz Joiner")
+        return token(OWNER_ID, "Fuzz Owner")
+
+    def set(self, case, data, context):
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    # Checks also send other methods to an operation's path (to see a 405 and
+    # its Allow header, or what OPTIONS says); those are counted apart.
+    method = "" if case.method.upper() == case.operation.method.upper() else f" {case.method}"
+    with _lock:
+        _counts[f"{operation_id(case)}{method} {response.status_code}"] += 1
+
+
+def _write_stats() -> None:
+    if STATS_PATH:
+        with open(STATS_PATH, "w", encoding="utf-8") as out:
+            json.dump(dict(sorted(_counts.items())), out, indent=1)
+
+
+atexit.register(_write_stats)
+
+
+@schemathesis.check
+def error_envelope(ctx, response, case):
+    """Every 4xx and 5xx is `{error, message[, details]}` with a code the document lists."""
+    if response.status_code < 400:
+        return
+    content_type = response.headers.get("content-type", [""])[0]
+    if not content_type.startswith("application/json"):
+        raise AssertionError(f"{response.status_code} is {content_type!r}, not the JSON envelope")
+    body = response.json()
+    if not isinstance(body, dict) or not {"error", "message"} <= set(body) <= {
+        "error",
+        "message",
+        "details",
+    }:
+        raise AssertionError(f"not the error envelope: {body!r}")
+    if not (isinstance(body["error"], str) and ERROR_CODE.match(body["error"])):
+        raise AssertionError(f"`error` is not a snake_case code: {body['error']!r}")
+    if not (isinstance(body["message"], str) and body["message"].strip()):
+        raise AssertionError("`message` is empty")
+    if "Traceback" in body["message"] or "SELECT" in body["message"]:
+        raise AssertionError(f"internals leak into the message: {body['message']!r}")
+    if "details" in body and body["error"] != "validation_error":
+        raise AssertionError(f"`details` on {body['error']}")
+    if response.status_code == 401 and response.headers.get("www-authenticate") != ["Bearer"]:
+        raise AssertionError("401 without `WWW-Authenticate: Bearer`")
+    documented = case.operation.definition.raw.get("responses", {}).get(
+        str(response.status_code), {}
+    )
+    codes = documented.get("x-error-codes")
+    if codes is not None and body["error"] not in codes:
+        raise AssertionError(
+            f"{case.operation.label} answered {response.status_code} {body['error']}, "
+            f"but the document lists only {codes}"
+        )
+    return

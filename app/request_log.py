@@ -12,7 +12,9 @@ from flask import Flask, g, request
 
 log = logging.getLogger("app.request")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# An incoming X-Request-ID is kept only when it looks like this; else a new one.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 # Anything shaped like an invite code or a bearer token.
 _CODE_LIKE = re.compile(r"\b([A-Z0-9]{3})-[A-Z0-9]{3}-[A-Z0-9]{3}\b", re.IGNORECASE)
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

@@ -291,7 +291,9 @@ def test_each_operation_declares_the_headers_it_sends(document, operation_id):
         503: {"Retry-After"},
     }
     for status, response in responses.items():
-        headers = response.get("headers", {})
+        headers = dict(response.get("headers", {}))
+        # Every response, whatever its status, names the request in the logs.
+        assert headers.pop("X-Request-ID") == {"$ref": "#/components/headers/X-Request-ID"}
         assert set(headers) == promised.get(int(status), set()), (operation_id, status)
         for name, header in headers.items():
             assert header["schema"]["type"] in {"string", "integer"}, name
@@ -301,6 +303,20 @@ def test_each_operation_declares_the_headers_it_sends(document, operation_id):
         if "Retry-After" in headers:
             assert headers["Retry-After"]["required"] is True
             assert headers["Retry-After"]["schema"]["type"] == "integer"
+
+
+def test_the_request_id_header_is_what_the_service_sends(document, client):
+    header = document["components"]["headers"]["X-Request-ID"]
+    assert header["required"] is True
+    pattern = re.compile(header["schema"]["pattern"])
+    kept = client.get("/healthz", headers={"X-Request-ID": "gateway:42.a_b-c"})
+    assert kept.headers["X-Request-ID"] == "gateway:42.a_b-c"
+    for refused in ("has space", "x" * 129, "é"):
+        assert not pattern.match(refused)
+        fresh = client.get("/healthz", headers={"X-Request-ID": refused}).headers["X-Request-ID"]
+        assert fresh != refused
+        assert pattern.match(fresh)
+    assert pattern.match(client.get("/api/v1/groups").headers["X-Request-ID"])  # a 405 too
 
 
 def test_no_operation_documents_a_422(document):

@@ -10,6 +10,7 @@ from pathlib import Path
 import flask_smorest
 
 from app.api.schemas import INVITE_STATUSES, PRESET_ROLES, ROLES
+from app.request_log import REQUEST_ID_PATTERN
 
 # Enums used by several schemas become one named component each, so a
 # generated client has one `Role` type rather than one per field.
@@ -27,9 +28,21 @@ NAMED_ENUMS = {
 }
 
 
+REQUEST_ID_HEADER = {
+    "description": (
+        "Identifies this request in the service's logs: the caller's own `X-Request-ID` "
+        "when it sent one of 1 to 128 characters from `A-Z a-z 0-9 . _ : -`, "
+        "otherwise a new one. Quote it when reporting a problem."
+    ),
+    "required": True,
+    "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+}
+
+
 def finish(api: flask_smorest.Api) -> None:
     _name_enums(api)
     _sort_responses(api)
+    _declare_request_id(api)
 
 
 def _name_enums(api: flask_smorest.Api) -> None:
@@ -59,6 +72,17 @@ def _sort_responses(api: flask_smorest.Api) -> None:
                 operation["responses"] = dict(
                     sorted(operation["responses"].items(), key=lambda item: str(item[0]))
                 )
+
+
+def _declare_request_id(api: flask_smorest.Api) -> None:
+    """Every response carries X-Request-ID (app/request_log.py); say so once, refer to it."""
+    api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
+    ref = {"$ref": "#/components/headers/X-Request-ID"}
+    for operations in api.spec._paths.values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for response in operation["responses"].values():
+                    response.setdefault("headers", {})["X-Request-ID"] = ref
 
 
 def render(document: dict) -> str:

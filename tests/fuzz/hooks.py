@@ -8,6 +8,10 @@ document, and count what was sent.
   group, then an invite in it, then preview, join, revoke it) reach real
   data. Joins run as a fresh user each time, so a live invite admits them
   until it is used up.
+- Now and then the caller is someone else, so the refusals are reached too:
+  a join by the owner, already a member (409 already_member), and managing
+  calls on a group by a member who joined it earlier in the run (403
+  forbidden).
 - Every 4xx and 5xx must be the contract's envelope, and its `error` code one
   the document lists for that status (`x-error-codes`).
 - Counts of requests per operation and status go to FUZZ_STATS_PATH.
@@ -20,6 +24,7 @@ import collections
 import datetime as dt
 import json
 import os
+import random
 import re
 import threading
 import uuid
@@ -32,8 +37,17 @@ OWNER_ID = os.environ.get("FUZZ_OWNER_ID") or str(uuid.uuid4())
 STATS_PATH = os.environ.get("FUZZ_STATS_PATH")
 ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
+# How often a call goes to someone other than its usual caller.
+OTHER_CALLER_RATE = 0.2
+MANAGING = {"getInvite", "listInvites", "createInvite", "revokeInvite", "listInviteRedemptions"}
+
+# Not the `random` module: Hypothesis seeds that inside generation, which
+# would make every choice the same.
+_rng = random.SystemRandom()
 _lock = threading.Lock()
 _counts: collections.Counter[str] = collections.Counter()
+# group id -> ids of users who joined it during the run
+_members: dict[str, list[str]] = collections.defaultdict(list)
 
 
 def token(sub: str, name: str) -> str:
@@ -51,8 +65,17 @@ class Users:
     """The owner for everything, a newcomer for each join."""
 
     def get(self, case, context):
-        if operation_id(case) == "joinGroup":
+        operation = operation_id(case)
+        other = _rng.random() < OTHER_CALLER_RATE
+        if operation == "joinGroup":
+            if other:
+                return token(OWNER_ID, "Fuzz Owner")  # a member of every group it made
             return token(str(uuid.uuid4()), "Fuzz Joiner")
+        if operation in MANAGING and other:
+            with _lock:
+                members = list(_members.get(str((case.path_parameters or {}).get("group_id")), ()))
+            if members:
+                return token(_rng.choice(members), "Fuzz Member")
         return token(OWNER_ID, "Fuzz Owner")
 
     def set(self, case, data, context):
@@ -65,8 +88,15 @@ def after_call(context, case, response):
     # Checks also send other methods to an operation's path (to see a 405 and
     # its Allow header, or what OPTIONS says); those are counted apart.
     method = "" if case.method.upper() == case.operation.method.upper() else f" {case.method}"
+    joined = None
+    if operation_id(case) == "joinGroup" and not method and response.status_code == 200:
+        bearer = (case.headers or {}).get("Authorization", "").removeprefix("Bearer ")
+        user = jwt.decode(bearer, SECRET, algorithms=["HS256"])["sub"]
+        joined = (response.json()["group"]["id"], user)
     with _lock:
         _counts[f"{operation_id(case)}{method} {response.status_code}"] += 1
+        if joined:
+            _members[joined[0]].append(joined[1])
 
 
 def _write_stats() -> None:

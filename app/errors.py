@@ -21,6 +21,11 @@ class ValidationFailed(ApiError):
     status = 400
     code = "validation_error"
     message = "The request is not valid."
+    # How one looks, for the OpenAPI document: a summary, and a detail per field.
+    example = {
+        "message": "max_uses: must be between 1 and 100",
+        "details": [{"field": "max_uses", "message": "Must be between 1 and 100."}],
+    }
 
 
 class InvalidCode(ApiError):

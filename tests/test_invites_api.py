@@ -121,8 +121,25 @@ def test_range_message_matches_the_contract(api, owner, group):
         ('{"max_uses": 5}', "text/plain", 415, "unsupported_media_type"),
         ("[" * 5000 + "]" * 5000, "application/json", 400, "validation_error"),
         (b'{"max_uses": 1}\xff', "application/json", 400, "validation_error"),
+        ('{"max_uses": 2}', "application/merge-patch+json", 415, "unsupported_media_type"),
+        ('{"max_uses": 2}', "text/json", 415, "unsupported_media_type"),
+        ('\ufeff{"max_uses": 2}', "application/json", 400, "validation_error"),
+        ('{"max_uses": 2}'.encode("utf-16"), "application/json", 400, "validation_error"),
     ],
-    ids=["broken", "array", "string", "null", "form", "text-plain", "deep", "bad-utf8"],
+    ids=[
+        "broken",
+        "array",
+        "string",
+        "null",
+        "form",
+        "text-plain",
+        "deep",
+        "bad-utf8",
+        "plus-json",
+        "text-json",
+        "bom",
+        "utf-16",
+    ],
 )
 def test_bodies_that_are_not_json_objects(api, owner, group, data, content_type, status, error):
     before = api.snapshot(group["id"])
@@ -131,6 +148,28 @@ def test_bodies_that_are_not_json_objects(api, owner, group, data, content_type,
     )
     assert response.status_code == status
     assert response.get_json()["error"] == error
+    assert api.snapshot(group["id"]) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ('{"max_uses": 200, "max_uses": 2}', "max_uses"),
+        ('{"max_uses": 2, "max_uses": 200}', "max_uses"),
+        ('{"preset_role": "admin", "max_uses": 2, "preset_role": "member"}', "preset_role"),
+    ],
+)
+def test_a_key_given_twice_is_refused_whichever_comes_last(api, owner, group, body, key):
+    # Parsers disagree on which duplicate wins; a gateway and this service
+    # must not read one body two ways.
+    before = api.snapshot(group["id"])
+    response = api.client.post(
+        _invites_url(group["id"]), data=body, content_type="application/json", headers=owner.headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [
+        {"field": "body", "message": f"The key '{key}' appears more than once."}
+    ]
     assert api.snapshot(group["id"]) == before
 
 

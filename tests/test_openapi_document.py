@@ -319,6 +319,20 @@ def test_the_request_id_header_is_what_the_service_sends(document, client):
     assert pattern.match(client.get("/api/v1/groups").headers["X-Request-ID"])  # a 405 too
 
 
+def test_validation_error_examples_show_details_as_the_service_sends_them(document):
+    from app.api.parsing import summarise
+
+    for operation_id, (_method, _path, operation) in operations(document).items():
+        response = operation["responses"].get("400")
+        example = response and response["content"]["application/json"]["examples"].get(
+            "validation_error"
+        )
+        if example:
+            value = example["value"]
+            assert value["details"], operation_id
+            assert value["message"] == summarise(value["details"]), operation_id
+
+
 def test_no_operation_documents_a_422(document):
     # Validation failures are 400 here, never flask-smorest's default 422.
     for operation_id, (_method, _path, operation) in operations(document).items():

@@ -91,7 +91,11 @@ def documents_errors(blp: flask_smorest.Blueprint, *declared: Declared):
                 examples={
                     error.code: {
                         "summary": why,
-                        "value": {"error": error.code, "message": error.message},
+                        "value": {
+                            "error": error.code,
+                            "message": error.message,
+                            **getattr(error, "example", {}),
+                        },
                     }
                     for error, why in entries
                 },

@@ -58,6 +58,20 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+class DuplicateKey(Exception):
+    """A JSON object names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, typing.Any]]) -> dict:
+    """Refuse `{"max_uses": 200, "max_uses": 2}`: parsers disagree on which one
+    wins, so a body that a gateway and this service read differently is refused."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return data
+
+
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
@@ -65,10 +79,16 @@ class Parser(FlaskParser):
         body = req.get_data(cache=True)
         if not body.strip():
             return core.missing  # no body: every field takes its default
-        if not core.is_json(req.mimetype):
+        # Exactly what the document says: not application/*+json, not text/json.
+        if req.mimetype != "application/json":
             raise UnsupportedMediaType()
         try:
-            data = core.parse_json(body)
+            data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except DuplicateKey as exc:
+            message = f"The key {exc.args[0]!r} appears more than once."
+            raise validation_error([{"field": "body", "message": message}]) from None
+        except UnicodeDecodeError:
+            raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from None
         except RecursionError:
             raise validation_error([{"field": "body", "message": "Nested too deeply."}]) from None
         except json.JSONDecodeError:

@@ -34,8 +34,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     config.validate(app.config)
-    local_base_url = (
-        f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+    local_base_url = config.local_base_url(
+        os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     )
     app.config["APP_BASE_URL"] = (app.config["APP_BASE_URL"] or local_base_url).rstrip("/")
     app.json.sort_keys = False  # fields in the order the schemas declare them

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -103,3 +104,29 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("DATABASE_URL is not set")
     if config["APP_ENV"] == "production" and not config.get("APP_BASE_URL"):
         raise ConfigError("APP_BASE_URL is required in production (it makes invite_url)")
+    if config.get("APP_BASE_URL") and not is_base_url(config["APP_BASE_URL"]):
+        raise ConfigError(
+            "APP_BASE_URL must be an absolute http(s) URL without query or fragment "
+            f"(e.g. https://invites.example), not {config['APP_BASE_URL']!r}"
+        )
+
+
+def is_base_url(value: str) -> bool:
+    """`invite_url` is documented as a URI: its prefix must make one."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    return (
+        parts.scheme in {"http", "https"}
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and not any(c.isspace() for c in value)
+    )
+
+
+def local_base_url(host: str, port: str) -> str:
+    """Where `make run` serves, as a URL (an IPv6 address goes in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

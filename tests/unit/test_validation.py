@@ -423,11 +423,46 @@ def test_a_public_key_configuration_is_accepted(algorithm):
         ({**VALID_ENV, "JOIN_RATE_LIMIT": "10/fortnight"}, "JOIN_RATE_LIMIT"),
         ({"JWT_SECRET_KEY": SECRET}, "DATABASE_URL"),
         ({**VALID_ENV, "DATABASE_URL": "  "}, "DATABASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "invites.example"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "ftp://invites.example"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example?x=1"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example#top"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example:port"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://in vites.example"}, "APP_BASE_URL"),
+        ({**PRODUCTION_ENV, "APP_BASE_URL": "/join"}, "APP_BASE_URL"),
     ],
 )
 def test_insecure_or_broken_configurations_are_refused(env, message):
     with pytest.raises(ConfigError, match=message):
         config.validate(config.from_env(env))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://invites.example",
+        "http://127.0.0.1:8000",
+        "https://example.com/groups",
+        "http://[::1]:8000",
+    ],
+)
+def test_base_urls_that_make_an_invite_url_are_accepted(url):
+    config.validate(config.from_env({**VALID_ENV, "APP_BASE_URL": url}))
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("::", "http://[::]:8000"),
+        ("::1", "http://[::1]:8000"),
+    ],
+)
+def test_the_local_base_url_is_a_url_for_any_host(host, expected):
+    url = config.local_base_url(host, "8000")
+    assert url == expected
+    assert config.is_base_url(url)
 
 
 def test_a_short_secret_is_allowed_outside_production():

@@ -8,9 +8,10 @@ answer every failure with the 401 envelope.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 
-from flask import Flask
+from flask import Flask, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
@@ -49,9 +50,20 @@ def _display_name(claim: object) -> str | None:
     return name[:MAX_DISPLAY_NAME] or None
 
 
+_BEARER_ANY_CASE = re.compile(r"^\s*bearer(?=\s)", re.IGNORECASE)
+
+
 def init_app(app: Flask) -> None:
     jwt.init_app(app)
     jwt.token_verification_loader(_claims_acceptable)
+
+    @app.before_request
+    def _scheme_in_any_case():
+        # An auth scheme is case-insensitive (RFC 9110 11.1); flask-jwt-extended
+        # only knows "Bearer", so "bearer <token>" would otherwise be a 401.
+        value = request.environ.get("HTTP_AUTHORIZATION")
+        if value and _BEARER_ANY_CASE.match(value):
+            request.environ["HTTP_AUTHORIZATION"] = _BEARER_ANY_CASE.sub("Bearer", value, count=1)
 
     # flask-jwt-extended registers its own handlers (``{"msg": ...}``, some
     # 422) for its exceptions and PyJWT's; replace every one of them.

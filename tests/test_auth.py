@@ -52,6 +52,24 @@ def test_missing_or_malformed_token(client, headers):
     _assert_unauthorized(_request(client, headers))
 
 
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_the_scheme_is_case_insensitive(client, scheme):
+    # RFC 9110 11.1: auth schemes are case-insensitive.
+    response = client.post(
+        "/api/v1/groups",
+        json={"name": "Any case"},
+        headers={"Authorization": f"{scheme} {make_token()}"},
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "value", ["bearerx " + make_token(), "bearer", "xbearer " + make_token(), "Bearer,"]
+)
+def test_only_the_scheme_itself_is_read_in_any_case(client, value):
+    _assert_unauthorized(_request(client, {"Authorization": value}))
+
+
 @pytest.mark.parametrize(
     "token",
     [

@@ -89,6 +89,9 @@ def test_preview_unknown_code(client, code):
         "%C3%80BC234XYZ",
         "ABC-123-XYZ",  # 1 is a look-alike and never appears in a code
         "OOO-III-000",
+        "ABC%2F234%2FXYZ",  # slashes, escaped: not a routing 404
+        "ABC/234/XYZ",
+        "ABC-234-XYZ/",
     ],
 )
 def test_preview_malformed_code(client, code):

@@ -8,7 +8,7 @@ generated client knows every status, its body and the error codes it carries.
 from __future__ import annotations
 
 import flask_smorest
-from werkzeug.routing import BaseConverter, UnicodeConverter
+from werkzeug.routing import BaseConverter
 
 from app import errors
 from app.api.parsing import Parser
@@ -32,8 +32,15 @@ class IdConverter(BaseConverter):
     regex = r"(?!join$)[^/]+"
 
 
-class CodeConverter(UnicodeConverter):
-    """An invite code in a path, as a person might type it."""
+class CodeConverter(BaseConverter):
+    """An invite code in a path, as a person might type it.
+
+    It takes the rest of the path, slashes included, so that `ABC%2F234` or
+    a trailing slash is the documented 400 `invalid_code` rather than a
+    routing 404 the document does not list."""
+
+    regex = "[^/].*?"
+    part_isolating = False
 
 
 def _header(description: str, *, required: bool = True, type_: str = "string") -> dict:

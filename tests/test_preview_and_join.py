@@ -42,12 +42,16 @@ def test_preview_needs_no_token_and_ignores_a_bad_one(api, owner, group):
         lambda c: c.replace("-", ""),
         lambda c: " " + c.replace("-", " ").lower() + " ",
         lambda c: c[:3] + c[4:].lower(),
+        lambda c: "\n" + c.replace("-", "\n") + "\t",
     ],
-    ids=["lower", "no-dashes", "spaces", "mixed"],
+    ids=["lower", "no-dashes", "spaces", "mixed", "line-breaks"],
 )
 def test_preview_normalises_the_code(api, owner, group, variant):
     invite = api.create_invite(owner, group["id"])
-    response = _preview(api.client, variant(invite["code"]).replace(" ", "%20"))
+    typed = variant(invite["code"])
+    response = _preview(
+        api.client, typed.replace(" ", "%20").replace("\n", "%0A").replace("\t", "%09")
+    )
     assert response.status_code == 200
     assert response.get_json()["status"] == "active"
 

@@ -39,7 +39,7 @@ class CodeConverter(BaseConverter):
     a trailing slash is the documented 400 `invalid_code` rather than a
     routing 404 the document does not list."""
 
-    regex = "[^/].*?"
+    regex = r"[^/][\s\S]*?"  # not ".": a line break in what was typed is a separator
     part_isolating = False
 
 

@@ -13,7 +13,6 @@ from app import auth, config, db, request_log
 from app.api import docs_assets
 from app.api import errors as api_errors
 from app.api import init_app as init_api
-from app.bodies import BoundedChunkedBody
 from app.limiter import limiter
 
 
@@ -43,7 +42,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
 
     request_log.configure_logging(app.config.get("LOG_LEVEL", "INFO"))
-    app.wsgi_app = BoundedChunkedBody(app.wsgi_app, lambda: app.config.get("MAX_CONTENT_LENGTH"))
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

@@ -1,13 +1,14 @@
 """Chunked request bodies against a real gunicorn: the size limit holds for them too.
 
 Werkzeug alone would read a chunked body (no Content-Length) only up to
-MAX_CONTENT_LENGTH and drop the rest without a word; app/bodies.py makes it
-the documented 413. The Flask test client always sends a Content-Length, so
-this needs a real server and real chunked encoding.
+MAX_CONTENT_LENGTH and drop the rest without a word; app/api/parsing.py's
+read_body makes it the documented 413. The Flask test client always sends a
+Content-Length, so this needs a real server and real chunked encoding.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -29,6 +30,7 @@ def server(database_url, engine, tmp_path_factory):
         "JWT_SECRET_KEY": JWT_SECRET,
         "APP_BASE_URL": "https://invites.example",
         "MAX_CONTENT_LENGTH": str(LIMIT),
+        "GUNICORN_THREADS": "2",
     }
     try:
         srv = liveserver.start(settings, log_path, workers=1)
@@ -79,7 +81,10 @@ def test_an_oversized_chunked_body_is_413_and_creates_nothing(server, sql, size)
         server, "/api/v1/groups", [body[:1000], body[1000:]], make_token(user)
     )
     assert status == 413
-    assert reply["error"] == "payload_too_large"
+    assert reply == {
+        "error": "payload_too_large",
+        "message": f"The request body is larger than {LIMIT} bytes.",
+    }
     assert headers["Content-Type"].startswith("application/json")
     assert groups_created_by(sql, user) == 0
 
@@ -103,3 +108,69 @@ def test_a_chunked_body_cut_at_the_limit_is_not_read_as_a_shorter_one(server, sq
     status, _headers, reply = post_chunked(server, "/api/v1/groups", [body], make_token(user))
     assert (status, reply["error"]) == (413, "payload_too_large")
     assert groups_created_by(sql, user) == 0
+
+
+def test_other_transfer_codings_are_refused(server, sql):
+    # gunicorn de-chunks but does not decompress: a "gzip" body is not JSON as sent.
+    user = str(uuid.uuid4())
+    status, _headers, reply = post_chunked(
+        server,
+        "/api/v1/groups",
+        [b'{"name": "Zipped"}'],
+        make_token(user),
+        **{"Transfer-Encoding": "gzip, chunked"},
+    )
+    assert (status, reply["error"]) == (415, "unsupported_media_type")
+    assert groups_created_by(sql, user) == 0
+
+
+class Untouchable(io.RawIOBase):
+    """A request body that must never be read."""
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, _offset, _whence=0):
+        return 0  # the test client rewinds it before the request; that is not a read
+
+    def readinto(self, _buffer):
+        raise AssertionError("the body was read")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("POST", "/api/v1/groups", 401),  # no token: refused before the body is read
+        ("GET", "/api/v1/invites/ABC-234-XYZ", 404),
+    ],
+)
+def test_only_a_view_that_parses_a_body_reads_one(client, method, path, status):
+    """A stalled or endless chunked body holds up only a request that needs it."""
+    response = client.open(
+        path,
+        method=method,
+        input_stream=Untouchable(),
+        headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == status
+
+
+def test_a_chunked_body_is_held_to_the_limit_in_process_too(app, client, owner):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    for size, status in [(limit, 201), (limit + 1, 413)]:
+        response = client.post(
+            "/api/v1/groups",
+            input_stream=io.BytesIO(padded({"name": "In process"}, size)),
+            headers={
+                "Transfer-Encoding": "chunked",
+                "Content-Type": "application/json",
+                **owner.headers,
+            },
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+        assert response.status_code == status, size

@@ -10,7 +10,7 @@ import marshmallow as ma
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from app.errors import UnsupportedMediaType, ValidationFailed
+from app.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 
 def error_details(messages: object, prefix: str = "") -> list[dict]:
@@ -72,11 +72,35 @@ def _unique_keys(pairs: list[tuple[str, typing.Any]]) -> dict:
     return data
 
 
+def read_body(req: flask.Request) -> bytes:
+    """The request body, whole, or 413 when it is over MAX_CONTENT_LENGTH.
+
+    Werkzeug refuses an oversized body only when it has a Content-Length; a
+    chunked one it reads up to the limit and silently drops the rest, so a
+    padded body would be accepted and a long one mistaken for broken JSON.
+    A chunked body is therefore read here, from the server's de-chunked
+    stream, at most one byte past the limit. This runs only when a view
+    parses its body, after authentication, as any body read does.
+    """
+    codings = [c.strip().lower() for c in req.headers.get("Transfer-Encoding", "").split(",")]
+    if codings == [""]:
+        return req.get_data(cache=True)
+    if codings != ["chunked"]:
+        # e.g. "gzip, chunked": the server de-chunks but does not decompress.
+        raise UnsupportedMediaType("Only the chunked transfer coding is supported.")
+    limit = req.max_content_length
+    stream = req.environ["wsgi.input"]
+    body = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(body) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    return body
+
+
 class Parser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
 
     def _raw_load_json(self, req: flask.Request) -> typing.Any:
-        body = req.get_data(cache=True)
+        body = read_body(req)
         if not body.strip():
             return core.missing  # no body: every field takes its default
         # Exactly what the document says: not application/*+json, not text/json.

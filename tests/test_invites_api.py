@@ -151,6 +151,30 @@ def test_bodies_that_are_not_json_objects(api, owner, group, data, content_type,
     assert api.snapshot(group["id"]) == before
 
 
+@pytest.mark.parametrize("depth", [33, 400, 900])
+@pytest.mark.parametrize("shape", ["array", "object"])
+def test_deeply_nested_bodies_are_a_400_not_a_crash(api, owner, group, depth, shape):
+    # Deep enough to parse, yet deeper than any check may recurse.
+    inner = "[" * depth + "]" * depth
+    body = inner if shape == "array" else '{"preset_role": ' + inner + "}"
+    before = api.snapshot(group["id"])
+    response = api.client.post(
+        _invites_url(group["id"]), data=body, content_type="application/json", headers=owner.headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["details"] == [{"field": "body", "message": "Nested too deeply."}]
+    assert api.snapshot(group["id"]) == before
+
+
+def test_nesting_up_to_the_limit_is_judged_by_the_schema(api, owner, group):
+    body = '{"preset_role": ' + "[" * 31 + "]" * 31 + "}"
+    response = api.client.post(
+        _invites_url(group["id"]), data=body, content_type="application/json", headers=owner.headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["details"][0]["field"] == "preset_role"
+
+
 @pytest.mark.parametrize(
     ("body", "key"),
     [

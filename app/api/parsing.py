@@ -43,19 +43,36 @@ def validation_error(details: list[dict]) -> ValidationFailed:
     return ValidationFailed(summarise(details), details=details)
 
 
-def _has_lone_surrogate(value: object) -> bool:
+# No body here nests at all; this only keeps a hostile one from costing much.
+MAX_DEPTH = 32
+
+
+def _is_unicode(text: str) -> bool:
     """JSON's \\udXXX escapes can smuggle in text that is not encodable as UTF-8."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+    return True
+
+
+def _problem(data: object) -> str | None:
+    """What is wrong with parsed JSON beyond its syntax, walked without recursion."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                return "Strings must be valid Unicode."
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return "Nested too deeply."
+            items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+            for key, item in items:
+                if key is not None and not _is_unicode(key):
+                    return "Strings must be valid Unicode."
+                stack.append((item, depth + 1))
+    return None
 
 
 class DuplicateKey(Exception):
@@ -120,8 +137,9 @@ class Parser(FlaskParser):
         except ValueError:
             # e.g. an integer literal longer than Python will convert
             raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from None
-        if _has_lone_surrogate(data):
-            raise validation_error([{"field": "body", "message": "Strings must be valid Unicode."}])
+        problem = _problem(data)
+        if problem:
+            raise validation_error([{"field": "body", "message": problem}])
         return data
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs) -> typing.NoReturn:

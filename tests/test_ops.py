@@ -73,6 +73,21 @@ def test_plain_http_errors_use_the_envelope(client, method, path, status, error)
 
 
 @pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/groups/join%0A",
+        "/api/v1/groups/join/invites",
+        "/api/v1/groups/0b7e5a8e-3c4d-4f6a-9b1c-2d3e4f5a6b7c/invites/join",
+    ],
+)
+def test_join_is_only_special_right_after_groups(client, owner, path):
+    """Anywhere else "join" is a malformed id: 400 naming it, not a routing 404."""
+    response = client.get(path, headers=owner.headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "validation_error"
+
+
+@pytest.mark.parametrize(
     ("path", "allowed"),
     [
         ("/api/v1/groups", {"POST", "OPTIONS"}),

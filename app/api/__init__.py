@@ -24,12 +24,15 @@ class Blueprint(flask_smorest.Blueprint):
 
 class IdConverter(BaseConverter):
     """A path id. Matches any segment so a malformed id gets a 400 from the
-    view rather than an unhelpful 404 from the router, except the literal
-    ``join``, which names ``/groups/join``: otherwise ``GET /groups/join``
-    would be a 400 about a bad id and ``OPTIONS`` would advertise GET there,
-    where the document (and the route) only has POST."""
+    view rather than an unhelpful 404 from the router."""
 
-    regex = r"(?!join$)[^/]+"
+
+class GroupIdConverter(IdConverter):
+    """The id in ``/groups/<group_id>``, which is any segment but ``join``:
+    that names ``POST /groups/join``, and ``GET /groups/join`` must be its 405
+    (with ``Allow: POST``), not a 400 about a bad group id."""
+
+    regex = r"(?!join\Z)[^/]+"
 
 
 class CodeConverter(BaseConverter):
@@ -126,6 +129,7 @@ def init_app(app) -> Api:
     from app.api import document, groups, invites, ops
 
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["group_id"] = GroupIdConverter
     app.url_map.converters["code"] = CodeConverter
     api = Api(
         app,
@@ -153,14 +157,15 @@ def init_app(app) -> Api:
             "security": [{"bearerAuth": []}],
         },
     )
-    api.register_converter(
-        IdConverter,
-        lambda _converter: {
-            "type": "string",
-            "format": "uuid",
-            "example": "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f",
-        },
-    )
+    for converter in (IdConverter, GroupIdConverter):
+        api.register_converter(
+            converter,
+            lambda _converter: {
+                "type": "string",
+                "format": "uuid",
+                "example": "3f2c1a9e-8b7d-4c6e-9f10-2a3b4c5d6e7f",
+            },
+        )
     api.register_converter(
         CodeConverter,
         lambda _converter: {

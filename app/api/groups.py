@@ -55,7 +55,7 @@ class Groups(MethodView):
         return group, 201, {"Location": url_for("groups.group", group_id=group["id"])}
 
 
-@blp.route("/<id:group_id>", endpoint="group")
+@blp.route("/<group_id:group_id>", endpoint="group")
 class GroupById(MethodView):
     decorators = AUTHENTICATED
 

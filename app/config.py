@@ -106,8 +106,9 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("APP_BASE_URL is required in production (it makes invite_url)")
     if config.get("APP_BASE_URL") and not is_base_url(config["APP_BASE_URL"]):
         raise ConfigError(
-            "APP_BASE_URL must be an absolute http(s) URL without query or fragment "
-            f"(e.g. https://invites.example), not {config['APP_BASE_URL']!r}"
+            "APP_BASE_URL must be an absolute http(s) URL in ASCII (xn-- for international "
+            "names), without credentials, query or fragment (e.g. https://invites.example), "
+            f"not {config['APP_BASE_URL']!r}"
         )
 
 
@@ -121,12 +122,17 @@ def is_base_url(value: str) -> bool:
     return (
         parts.scheme in {"http", "https"}
         and bool(parts.hostname)
-        and not parts.query
-        and not parts.fragment
-        and not any(c.isspace() for c in value)
+        and "?" not in value
+        and "#" not in value
+        and "@" not in parts.netloc  # no user:password in a link sent to people
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
     )
 
 
 def local_base_url(host: str, port: str) -> str:
     """Where `make run` serves, as a URL (an IPv6 address goes in brackets)."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

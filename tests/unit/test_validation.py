@@ -430,6 +430,11 @@ def test_a_public_key_configuration_is_accepted(algorithm):
         ({**VALID_ENV, "APP_BASE_URL": "https://invites.example#top"}, "APP_BASE_URL"),
         ({**VALID_ENV, "APP_BASE_URL": "https://invites.example:port"}, "APP_BASE_URL"),
         ({**VALID_ENV, "APP_BASE_URL": "https://in vites.example"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example/p?"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example#"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://user:pw@invites.example"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invites.example/\x00"}, "APP_BASE_URL"),
+        ({**VALID_ENV, "APP_BASE_URL": "https://invités.example"}, "APP_BASE_URL"),
         ({**PRODUCTION_ENV, "APP_BASE_URL": "/join"}, "APP_BASE_URL"),
     ],
 )
@@ -457,6 +462,7 @@ def test_base_urls_that_make_an_invite_url_are_accepted(url):
         ("127.0.0.1", "http://127.0.0.1:8000"),
         ("::", "http://[::]:8000"),
         ("::1", "http://[::1]:8000"),
+        ("[::1]", "http://[::1]:8000"),
     ],
 )
 def test_the_local_base_url_is_a_url_for_any_host(host, expected):

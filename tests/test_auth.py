@@ -63,10 +63,10 @@ def test_the_scheme_is_case_insensitive(client, scheme):
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize(
-    "value", ["bearerx " + make_token(), "bearer", "xbearer " + make_token(), "Bearer,"]
-)
-def test_only_the_scheme_itself_is_read_in_any_case(client, value):
+def test_a_lower_case_credential_beside_another_is_ambiguous_and_refused(client):
+    # Read case-sensitively, "bearer A" would be skipped and "Bearer B" used;
+    # read as the same scheme, two credentials are refused rather than picked.
+    value = f"bearer {make_token()}, Bearer {make_token()}"
     _assert_unauthorized(_request(client, {"Authorization": value}))
 
 

@@ -57,14 +57,6 @@ def init_app(app: Flask) -> None:
     jwt.init_app(app)
     jwt.token_verification_loader(_claims_acceptable)
 
-    @app.before_request
-    def _scheme_in_any_case():
-        # An auth scheme is case-insensitive (RFC 9110 11.1); flask-jwt-extended
-        # only knows "Bearer", so "bearer <token>" would otherwise be a 401.
-        value = request.environ.get("HTTP_AUTHORIZATION")
-        if value and _BEARER_ANY_CASE.match(value):
-            request.environ["HTTP_AUTHORIZATION"] = _BEARER_ANY_CASE.sub("Bearer", value, count=1)
-
     # flask-jwt-extended registers its own handlers (``{"msg": ...}``, some
     # 422) for its exceptions and PyJWT's; replace every one of them.
     def handle(_error: Exception):
@@ -89,6 +81,11 @@ def auth_required(view):
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
+        # An auth scheme is case-insensitive (RFC 9110 11.1); flask-jwt-extended
+        # only knows "Bearer", so "bearer <token>" would otherwise be a 401.
+        value = request.environ.get("HTTP_AUTHORIZATION")
+        if value and _BEARER_ANY_CASE.match(value):
+            request.environ["HTTP_AUTHORIZATION"] = _BEARER_ANY_CASE.sub("Bearer", value, count=1)
         verify_jwt_in_request()
         return view(*args, **kwargs)
 

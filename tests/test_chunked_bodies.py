@@ -32,14 +32,8 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_CONTENT_LENGTH": str(LIMIT),
         "GUNICORN_THREADS": "2",
     }
-    try:
-        srv = liveserver.start(settings, log_path, workers=1)
-    except liveserver.ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with liveserver.serving(settings, log_path, workers=1) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def post_chunked(server, path: str, chunks: list[bytes], token: str, **headers):

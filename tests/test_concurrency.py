@@ -44,14 +44,10 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE_INVITES),
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    try:
-        srv = liveserver.start(settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT)
-    except liveserver.ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with liveserver.serving(
+        settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT
+    ) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def fire_together(srv: LiveServer, calls: list[tuple]) -> list[Reply]:

@@ -47,14 +47,8 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE),
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    try:
-        srv = liveserver.start(settings, log_path, workers=1)
-    except liveserver.ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with liveserver.serving(settings, log_path, workers=1) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

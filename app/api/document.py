@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import flask_smorest
@@ -64,25 +65,28 @@ def _name_enums(api: flask_smorest.Api) -> None:
             schema["properties"][field] = {"allOf": [ref], **rest} if rest else ref
 
 
-def _sort_responses(api: flask_smorest.Api) -> None:
-    """Responses in status order, so the document reads (and diffs) predictably."""
+def _operations(api: flask_smorest.Api) -> Iterator[dict]:
     for operations in api.spec._paths.values():
         for operation in operations.values():
             if isinstance(operation, dict) and "responses" in operation:
-                operation["responses"] = dict(
-                    sorted(operation["responses"].items(), key=lambda item: str(item[0]))
-                )
+                yield operation
+
+
+def _sort_responses(api: flask_smorest.Api) -> None:
+    """Responses in status order, so the document reads (and diffs) predictably."""
+    for operation in _operations(api):
+        operation["responses"] = dict(
+            sorted(operation["responses"].items(), key=lambda item: str(item[0]))
+        )
 
 
 def _declare_request_id(api: flask_smorest.Api) -> None:
     """Every response carries X-Request-ID (app/request_log.py); say so once, refer to it."""
     api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
     ref = {"$ref": "#/components/headers/X-Request-ID"}
-    for operations in api.spec._paths.values():
-        for operation in operations.values():
-            if isinstance(operation, dict) and "responses" in operation:
-                for response in operation["responses"].values():
-                    response.setdefault("headers", {})["X-Request-ID"] = ref
+    for operation in _operations(api):
+        for response in operation["responses"].values():
+            response.setdefault("headers", {})["X-Request-ID"] = ref
 
 
 def render(document: dict) -> str:

@@ -56,14 +56,8 @@ def server(database_url, engine, tmp_path_factory):
     """gunicorn serving the app on a free port, against the migrated test database."""
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     settings = {"DATABASE_URL": database_url, "JWT_SECRET_KEY": JWT_SECRET}
-    try:
-        srv = liveserver.start(settings, log_path, workers=1)
-    except liveserver.ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with liveserver.serving(settings, log_path, workers=1) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

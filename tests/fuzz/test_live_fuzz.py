@@ -48,14 +48,8 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": "1000000",
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    try:
-        srv = liveserver.start(settings, log_path, workers=2)
-    except liveserver.ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
+    with liveserver.serving(settings, log_path, workers=2) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_schemathesis_finds_nothing(server, tmp_path):

@@ -41,7 +41,10 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "APP_ENV": env.get("APP_ENV", "development").strip() or "development",
         "DATABASE_URL": env.get("DATABASE_URL", "").strip() or None,
-        # None here means "not configured"; create_app fills in the local default.
+        # Where `make run` listens (gunicorn.conf.py binds there).
+        "HOST": env.get("HOST", "127.0.0.1"),
+        "PORT": env.get("PORT", "8000"),
+        # None here means "not configured"; `load` fills in the local default.
         "APP_BASE_URL": env.get("APP_BASE_URL", "").strip().rstrip("/") or None,
         "LOG_LEVEL": (env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
         "MAX_ACTIVE_INVITES_PER_GROUP": _int(env, "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
@@ -68,6 +71,17 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Request bodies here are a few hundred bytes at most.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 16 * 1024, minimum=1024),
     }
+    return config
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The environment's configuration with ``overrides`` on top (tests), validated,
+    and ``APP_BASE_URL`` defaulting to where the service listens."""
+    config = from_env()
+    config.update(overrides or {})
+    validate(config)
+    local = local_base_url(config["HOST"], config["PORT"])
+    config["APP_BASE_URL"] = (config["APP_BASE_URL"] or local).rstrip("/")
     return config
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app
 
 
 def create_engine(
@@ -42,8 +41,3 @@ def create_engine(
             "keepalives_count": 3,
         },
     )
-
-
-def get_engine() -> sa.Engine:
-    """The engine of the current app (created by the app factory, connected lazily)."""
-    return current_app.extensions["db_engine"]

@@ -1,6 +1,7 @@
 """Domain errors: each carries the contract's error code, HTTP status and message.
 
-Services raise these; ``app.api.errors`` turns them into the JSON envelope.
+Services and the request parsers raise these; ``app.api.errors`` alone turns
+them (and every other exception) into the JSON envelope.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ class ValidationFailed(ApiError):
         "message": "max_uses: must be between 1 and 100",
         "details": [{"field": "max_uses", "message": "Must be between 1 and 100."}],
     }
+
+    @classmethod
+    def from_details(cls, details: list[dict]) -> ValidationFailed:
+        """The error for ``[{"field", "message"}, ...]``, summarised in its message."""
+        return cls(summarise(details), details=details)
+
+
+def summarise(details: list[dict]) -> str:
+    """``max_uses: must be between 1 and 100`` from the details list."""
+    parts = []
+    for item in details:
+        text = item["message"].rstrip(".")
+        text = text[:1].lower() + text[1:]
+        parts.append(f"{item['field']}: {text}")
+    return "; ".join(parts) or ValidationFailed.message
 
 
 class InvalidCode(ApiError):
@@ -70,6 +86,12 @@ class InviteNotFound(ApiError):
     message = "No such invite."
 
 
+class AssetNotFound(ApiError):
+    status = 404
+    code = "not_found"
+    message = "No such documentation asset."
+
+
 class AlreadyMember(ApiError):
     status = 409
     code = "already_member"
@@ -110,3 +132,7 @@ class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
     message = "The service is temporarily unavailable; try again shortly."
+
+
+class InviteBusy(ServiceUnavailable):
+    message = "The invite is busy; try again."

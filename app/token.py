@@ -18,30 +18,36 @@ import jwt
 
 
 def mint(
-    secret: str,
+    key: str,
     *,
-    subject: uuid.UUID,
+    subject: uuid.UUID | str,
     name: str | None = None,
-    hours: int = 12,
+    lifetime: dt.timedelta | None = dt.timedelta(hours=12),
     audience: str | None = None,
     issuer: str | None = None,
+    algorithm: str = "HS256",
+    **claims: object,
 ) -> str:
+    """A signed access token for ``subject``; ``lifetime=None`` leaves out ``exp``,
+    and ``claims`` are added last (so they can replace any of the standard ones)."""
     now = dt.datetime.now(dt.UTC)
-    claims: dict = {
+    payload: dict = {
         "sub": str(subject),
         "iat": now,
         "nbf": now,
-        "exp": now + dt.timedelta(hours=hours),
         "type": "access",
         "jti": uuid.uuid4().hex,
     }
+    if lifetime is not None:
+        payload["exp"] = now + lifetime
     if name:
-        claims["name"] = name
+        payload["name"] = name
     if audience:
-        claims["aud"] = audience
+        payload["aud"] = audience
     if issuer:
-        claims["iss"] = issuer
-    return jwt.encode(claims, secret, algorithm="HS256")
+        payload["iss"] = issuer
+    payload.update(claims)
+    return jwt.encode(payload, key, algorithm=algorithm)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             secret,
             subject=args.sub or uuid.uuid4(),
             name=args.name,
-            hours=args.hours,
+            lifetime=dt.timedelta(hours=args.hours),
             audience=os.environ.get("JWT_DECODE_AUDIENCE") or None,
             issuer=os.environ.get("JWT_DECODE_ISSUER") or None,
         )

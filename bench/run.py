@@ -40,14 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import jwt  # noqa: E402
-
-from tests import liveserver  # noqa: E402
-from tests.liveserver import HOST, LiveServer, send  # noqa: E402
+from app import liveserver
+from app.liveserver import HOST, LiveServer, send
+from app.token import mint
 
 JOIN_MAX_USES = 100
 LIST_SIZE = 50
@@ -82,14 +77,7 @@ class Tokens:
         self.secret = secret
 
     def mint(self, name: str) -> str:
-        now = dt.datetime.now(dt.UTC)
-        claims = {
-            "sub": str(uuid.uuid4()),
-            "name": name,
-            "iat": now,
-            "exp": now + dt.timedelta(hours=1),
-        }
-        return jwt.encode(claims, self.secret, algorithm="HS256")
+        return mint(self.secret, subject=uuid.uuid4(), name=name, lifetime=dt.timedelta(hours=1))
 
 
 # ------------------------------------------------------------------ measurement

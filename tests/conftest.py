@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
+from app.api.limiter import limiter
 from app.db import create_engine
-from app.limiter import limiter
 from app.migrate import upgrade
-from tests.helpers import JWT_SECRET, Api, User
+from tests.helpers import JWT_SECRET, ApiDriver, User
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +95,7 @@ def client(app):
 
 @pytest.fixture
 def api(client, engine):
-    return Api(client, engine)
+    return ApiDriver(client, engine)
 
 
 @pytest.fixture
@@ -118,3 +118,72 @@ def sql(engine):
             return result.mappings().all() if result.returns_rows else result.rowcount
 
     return run
+
+
+# --- a private schema: for tests that create tables or break constraints ----------
+
+
+def _engine_in_schema(url: str, schema: str, **kwargs) -> sa.Engine:
+    """The app's engine (same options, pool and timeouts) with ``schema`` as search_path."""
+    engine = create_engine(url, pool_size=1, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _use_schema(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET search_path TO "{schema}"')
+        # A SET inside a transaction that is later rolled back would be undone.
+        dbapi_connection.commit()
+
+    return engine
+
+
+@pytest.fixture
+def schema(database_url):
+    """A fresh, empty schema, dropped with everything in it afterwards."""
+    name = f"mig_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(database_url, pool_size=1)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    yield name
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def make_engine(database_url, schema):
+    """Engines pointed at this test's schema, disposed of afterwards."""
+    engines: list[sa.Engine] = []
+
+    def factory(**kwargs) -> sa.Engine:
+        engine = _engine_in_schema(database_url, schema, **kwargs)
+        engines.append(engine)
+        return engine
+
+    yield factory
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def db(make_engine):
+    """An engine whose connections see only this test's fresh schema."""
+    return make_engine()
+
+
+@pytest.fixture
+def migrations(tmp_path):
+    """A migrations directory; ``migrations.write(name, sql)`` adds a file."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+
+    class Dir:
+        path = directory
+
+        @staticmethod
+        def write(name: str, sql: str) -> Path:
+            file = directory / name
+            file.write_text(sql, encoding="utf-8")
+            return file
+
+    return Dir

@@ -1,13 +1,19 @@
-"""Test helpers: tokens and a thin client that speaks the API."""
+"""Test helpers: tokens, and a driver that speaks the API and reads the database."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import jwt
+import pytest
 import sqlalchemy as sa
+
+from app.liveserver import LiveServer, ServerFailed, start
+from app.token import mint
 
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 
@@ -20,12 +26,24 @@ def make_token(
     expires_in: int | None = 600,
     **claims,
 ) -> str:
-    now = dt.datetime.now(dt.UTC)
-    payload = {"sub": sub or str(uuid.uuid4()), "iat": now}
-    if expires_in is not None:
-        payload["exp"] = now + dt.timedelta(seconds=expires_in)
-    payload.update(claims)
-    return jwt.encode(payload, secret, algorithm=algorithm)
+    lifetime = None if expires_in is None else dt.timedelta(seconds=expires_in)
+    return mint(
+        secret,
+        subject=sub or str(uuid.uuid4()),
+        lifetime=lifetime,
+        algorithm=algorithm,
+        **claims,
+    )
+
+
+def scalar(engine: sa.Engine, statement: str, **params):
+    """The one value ``statement`` selects, read in its own connection."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(statement), params).scalar()
+
+
+def table_exists(engine: sa.Engine, name: str) -> bool:
+    return scalar(engine, "SELECT to_regclass(:name)", name=name) is not None
 
 
 def bearer(token: str) -> dict:
@@ -43,8 +61,8 @@ class User:
         return bearer(self.token)
 
 
-class Api:
-    """Calls the service through the Flask test client and checks the DB directly."""
+class ApiDriver:
+    """Drives the service through the Flask test client and checks the DB directly."""
 
     def __init__(self, client, engine):
         self.client = client
@@ -144,3 +162,18 @@ class Api:
             "members": [tuple(r) for r in members],
             "users": [tuple(r) for r in users],
         }
+
+
+@contextlib.contextmanager
+def serving(
+    settings: dict[str, str], log_path: Path, *, workers: int, startup_timeout: float = 60.0
+) -> Iterator[LiveServer]:
+    """For test fixtures: `start`, stop on exit; a server that won't start fails the test."""
+    try:
+        server = start(settings, log_path, workers=workers, startup_timeout=startup_timeout)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

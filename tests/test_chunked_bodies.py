@@ -14,8 +14,7 @@ import uuid
 
 import pytest
 
-from tests import liveserver
-from tests.helpers import JWT_SECRET, make_token
+from tests.helpers import JWT_SECRET, make_token, serving
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,7 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_CONTENT_LENGTH": str(LIMIT),
         "GUNICORN_THREADS": "2",
     }
-    with liveserver.serving(settings, log_path, workers=1) as srv:
+    with serving(settings, log_path, workers=1) as srv:
         yield srv
 
 

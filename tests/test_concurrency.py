@@ -18,9 +18,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from tests import liveserver
-from tests.helpers import JWT_SECRET, make_token
-from tests.liveserver import LiveServer, Reply, send
+from app.liveserver import LiveServer, Reply, send
+from tests.helpers import JWT_SECRET, make_token, serving
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +43,7 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE_INVITES),
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    with liveserver.serving(
-        settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT
-    ) as srv:
+    with serving(settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT) as srv:
         yield srv
 
 

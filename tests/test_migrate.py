@@ -1,9 +1,8 @@
 """The migration runner (app.migrate) against real PostgreSQL.
 
-Each test gets its own fresh schema (``mig_<hex>``) in the test database and
-an engine built by ``app.db.create_engine`` whose connections use that schema,
-so runs never see each other's ledgers or tables. Most tests use tiny SQL
-files in a temporary directory; one applies the real ``migrations/``.
+Each test gets its own fresh schema (the ``db`` fixture in conftest.py), so
+runs never see each other's ledgers or tables. The tests use tiny SQL files
+in a temporary directory; tests/test_schema.py applies the real ``migrations/``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
@@ -31,73 +29,9 @@ from app.migrate import (
     status,
     upgrade,
 )
+from tests.helpers import scalar, table_exists
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _engine_in_schema(url: str, schema: str, **kwargs) -> sa.Engine:
-    """The app's engine (same options, pool and timeouts) with ``schema`` as search_path."""
-    engine = create_engine(url, pool_size=1, **kwargs)
-
-    @sa.event.listens_for(engine, "connect")
-    def _use_schema(dbapi_connection, _record):
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute(f'SET search_path TO "{schema}"')
-        # A SET inside a transaction that is later rolled back would be undone.
-        dbapi_connection.commit()
-
-    return engine
-
-
-@pytest.fixture
-def schema(database_url):
-    """A fresh, empty schema, dropped with everything in it afterwards."""
-    name = f"mig_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(database_url, pool_size=1)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    yield name
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-    admin.dispose()
-
-
-@pytest.fixture
-def make_engine(database_url, schema):
-    """Engines pointed at this test's schema, disposed of afterwards."""
-    engines: list[sa.Engine] = []
-
-    def factory(**kwargs) -> sa.Engine:
-        engine = _engine_in_schema(database_url, schema, **kwargs)
-        engines.append(engine)
-        return engine
-
-    yield factory
-    for engine in engines:
-        engine.dispose()
-
-
-@pytest.fixture
-def db(make_engine):
-    return make_engine()
-
-
-@pytest.fixture
-def migrations(tmp_path):
-    """A migrations directory; ``migrations.write(name, sql)`` adds a file."""
-    directory = tmp_path / "migrations"
-    directory.mkdir()
-
-    class Dir:
-        path = directory
-
-        @staticmethod
-        def write(name: str, sql: str) -> Path:
-            file = directory / name
-            file.write_text(sql, encoding="utf-8")
-            return file
-
-    return Dir
 
 
 def _ledger(engine: sa.Engine) -> list[dict]:
@@ -112,18 +46,6 @@ def _ledger(engine: sa.Engine) -> list[dict]:
             )
         )
         return [dict(row) for row in rows.mappings()]
-
-
-def _table_exists(engine: sa.Engine, name: str) -> bool:
-    with engine.connect() as conn:
-        return (
-            conn.execute(sa.text("SELECT to_regclass(:name)"), {"name": name}).scalar() is not None
-        )
-
-
-def _scalar(engine: sa.Engine, statement: str, **params):
-    with engine.connect() as conn:
-        return conn.execute(sa.text(statement), params).scalar()
 
 
 def _lock_is_free(database_url: str) -> bool:
@@ -203,7 +125,7 @@ def test_second_run_is_a_no_op(db, migrations):
     assert upgrade(db, migrations.path) == []
 
     assert _ledger(db) == ledger
-    assert _scalar(db, "SELECT count(*) FROM things") == 1
+    assert scalar(db, "SELECT count(*) FROM things") == 1
 
 
 def test_new_files_after_the_applied_ones_are_applied_later(db, migrations):
@@ -237,13 +159,13 @@ def test_a_file_with_several_statements_and_non_ascii_text(db, migrations):
         "CREATE TABLE a (v text);\nCREATE TABLE b (v text);\nINSERT INTO a VALUES ('Grüße 🏡');\n",
     )
     upgrade(db, migrations.path)
-    assert _scalar(db, "SELECT v FROM a") == "Grüße 🏡"
-    assert _table_exists(db, "b")
+    assert scalar(db, "SELECT v FROM a") == "Grüße 🏡"
+    assert table_exists(db, "b")
 
 
 def test_an_empty_directory_creates_only_the_ledger(db, migrations):
     assert upgrade(db, migrations.path) == []
-    assert _table_exists(db, "schema_migrations")
+    assert table_exists(db, "schema_migrations")
     assert _ledger(db) == []
 
 
@@ -264,7 +186,7 @@ def test_a_changed_applied_file_is_refused_and_nothing_is_applied(db, migrations
     with pytest.raises(MigrationError, match="changed after it was applied"):
         status(db, migrations.path)
     assert _ledger(db) == ledger
-    assert not _table_exists(db, "other")
+    assert not table_exists(db, "other")
 
 
 def test_a_whitespace_only_change_counts_as_a_change(db, migrations):
@@ -288,7 +210,7 @@ def test_a_deleted_applied_file_is_refused(db, migrations, deleted):
     with pytest.raises(MigrationError, match=rf"{deleted} was applied but is no longer"):
         upgrade(db, migrations.path)
     assert _ledger(db) == ledger
-    assert not _table_exists(db, "other")
+    assert not table_exists(db, "other")
 
 
 def test_a_new_file_older_than_the_newest_applied_is_refused(db, migrations):
@@ -305,8 +227,8 @@ def test_a_new_file_older_than_the_newest_applied_is_refused(db, migrations):
     with pytest.raises(MigrationError, match="older than migrations already applied"):
         status(db, migrations.path)
     assert _ledger(db) == ledger
-    assert not _table_exists(db, "late")
-    assert not _table_exists(db, "next")
+    assert not table_exists(db, "late")
+    assert not table_exists(db, "next")
 
 
 # --- a failing migration --------------------------------------------------------
@@ -324,17 +246,17 @@ def test_a_failing_migration_rolls_back_only_itself(database_url, db, migrations
         upgrade(db, migrations.path)
 
     assert [row["filename"] for row in _ledger(db)] == ["001_ok.sql"]
-    assert _table_exists(db, "kept")
-    assert not _table_exists(db, "partial")
-    assert not _table_exists(db, "after_broken")
+    assert table_exists(db, "kept")
+    assert not table_exists(db, "partial")
+    assert not table_exists(db, "after_broken")
     # The advisory lock was released although the run failed.
     assert _lock_is_free(database_url)
 
     # The failed file was never recorded, so it may be fixed in place.
     broken.write_text("CREATE TABLE partial (id int);\n", encoding="utf-8")
     assert upgrade(db, migrations.path) == ["002_broken.sql", "003_after.sql"]
-    assert _table_exists(db, "partial")
-    assert _table_exists(db, "after_broken")
+    assert table_exists(db, "partial")
+    assert table_exists(db, "after_broken")
 
 
 def test_a_failing_first_migration_leaves_an_empty_ledger(db, migrations):
@@ -342,7 +264,7 @@ def test_a_failing_first_migration_leaves_an_empty_ledger(db, migrations):
     with pytest.raises(psycopg2.errors.DuplicateTable):
         upgrade(db, migrations.path)
     assert _ledger(db) == []
-    assert not _table_exists(db, "t")
+    assert not table_exists(db, "t")
 
 
 # --- the directory itself ---------------------------------------------------------
@@ -371,8 +293,8 @@ def test_a_badly_named_file_is_refused_before_anything_runs(db, migrations, file
         upgrade(db, migrations.path)
     with pytest.raises(MigrationError, match="expected a name like"):
         status(db, migrations.path)
-    assert not _table_exists(db, "schema_migrations")
-    assert not _table_exists(db, "good")
+    assert not table_exists(db, "schema_migrations")
+    assert not table_exists(db, "good")
 
 
 @pytest.mark.parametrize(
@@ -387,8 +309,8 @@ def test_duplicate_versions_are_refused(db, migrations, first, second):
 
     with pytest.raises(MigrationError, match=r"\.sql: version \d+ is also"):
         upgrade(db, migrations.path)
-    assert not _table_exists(db, "one")
-    assert not _table_exists(db, "two")
+    assert not table_exists(db, "one")
+    assert not table_exists(db, "two")
 
 
 def test_a_ledger_with_zero_padded_versions_is_still_understood(db, migrations):
@@ -426,7 +348,7 @@ def test_status_lists_pending_and_applied(db, migrations):
         ("002_row.sql", None),
     ]
     # Looking does not create the ledger.
-    assert not _table_exists(db, "schema_migrations")
+    assert not table_exists(db, "schema_migrations")
 
     upgrade(db, migrations.path)
     migrations.write("003_more.sql", "INSERT INTO things VALUES (3);")
@@ -441,7 +363,7 @@ def test_status_lists_pending_and_applied(db, migrations):
         assert item.applied_at == ledger[item.migration.version]["applied_at"]
         assert item.migration.checksum == ledger[item.migration.version]["checksum"]
     # status never applies anything.
-    assert _scalar(db, "SELECT count(*) FROM things") == 1
+    assert scalar(db, "SELECT count(*) FROM things") == 1
     assert len(_ledger(db)) == 2
 
 
@@ -543,183 +465,6 @@ def test_the_engine_keeps_its_statement_timeout_after_a_run(make_engine, migrati
         assert conn.execute(sa.text("SHOW search_path")).scalar().strip('"').startswith("mig_")
 
 
-# --- the real migrations ----------------------------------------------------------
-
-
-def test_the_real_migrations_apply_to_a_fresh_schema(db):
-    expected = sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
-    assert upgrade(db, MIGRATIONS_DIR) == expected
-    assert upgrade(db, MIGRATIONS_DIR) == []
-    for table in ("users", "groups", "group_memberships", "group_invites", "schema_migrations"):
-        assert _table_exists(db, table), table
-    with db.connect() as conn:
-        columns = set(
-            conn.execute(
-                sa.text(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_schema = current_schema() AND table_name = 'group_invites'"
-                )
-            ).scalars()
-        )
-    assert {
-        "id",
-        "group_id",
-        "code",
-        "preset_role",
-        "max_uses",
-        "current_uses",
-        "expires_at",
-        "created_by",
-        "created_at",
-        "revoked_at",
-        "revoked_by",
-    } <= columns
-
-
-@pytest.fixture
-def real_schema(db):
-    """The real migrations in a fresh schema, with a user, a group and its owner."""
-    upgrade(db, MIGRATIONS_DIR)
-    owner, joiner = uuid.uuid4(), uuid.uuid4()
-    with db.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO users (id, display_name) VALUES (:a, 'Owner'), (:b, 'Joiner')"),
-            {"a": owner, "b": joiner},
-        )
-        group_id = conn.execute(
-            sa.text("INSERT INTO groups (name, created_by) VALUES ('Family', :u) RETURNING id"),
-            {"u": owner},
-        ).scalar_one()
-        conn.execute(
-            sa.text(
-                "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :u, 'owner')"
-            ),
-            {"g": group_id, "u": owner},
-        )
-    return {"engine": db, "owner": owner, "joiner": joiner, "group_id": group_id}
-
-
-def _insert_invite(real_schema, **values) -> None:
-    row = {
-        "group_id": real_schema["group_id"],
-        "code": "ABC-234-XYZ",
-        "preset_role": "member",
-        "max_uses": 1,
-        "current_uses": 0,
-        "created_by": real_schema["owner"],
-        **values,
-    }
-    with real_schema["engine"].begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO group_invites"
-                " (group_id, code, preset_role, max_uses, current_uses, expires_at, created_by)"
-                " VALUES (:group_id, :code, :preset_role, :max_uses, :current_uses,"
-                " now() + interval '1 day', :created_by)"
-            ),
-            row,
-        )
-
-
-def _constraint_of(excinfo) -> str | None:
-    return excinfo.value.orig.diag.constraint_name
-
-
-def test_the_real_schema_accepts_a_valid_invite(real_schema):
-    _insert_invite(real_schema, max_uses=100, current_uses=100)
-    _insert_invite(real_schema, code="HJK-MNP-789", preset_role="admin")
-    assert _scalar(real_schema["engine"], "SELECT count(*) FROM group_invites") == 2
-
-
-@pytest.mark.parametrize(
-    ("values", "constraint"),
-    [
-        ({"max_uses": 0}, "group_invites_max_uses_range"),
-        ({"max_uses": 101}, "group_invites_max_uses_range"),
-        ({"max_uses": 2, "current_uses": 3}, "group_invites_uses_within_max"),
-        ({"current_uses": -1}, "group_invites_uses_within_max"),
-        ({"code": "ABC-123-XYZ"}, "group_invites_code_format"),  # 1 is not in the alphabet
-        ({"code": "ABC-0OO-XYZ"}, "group_invites_code_format"),
-        ({"code": "IBC-234-XYZ"}, "group_invites_code_format"),
-        ({"code": "abc-234-xyz"}, "group_invites_code_format"),
-        ({"code": "ABC234XYZ"}, "group_invites_code_format"),
-        ({"code": "ABC-234-XYZ\n"}, "group_invites_code_format"),
-        ({"preset_role": "owner"}, "group_invites_no_owner_invites"),
-    ],
-)
-def test_the_real_schema_rejects_invalid_invites(real_schema, values, constraint):
-    with pytest.raises(sa.exc.IntegrityError) as excinfo:
-        _insert_invite(real_schema, **values)
-    assert _constraint_of(excinfo) == constraint
-
-
-def test_the_real_schema_keeps_codes_unique(real_schema):
-    _insert_invite(real_schema)
-    with pytest.raises(sa.exc.IntegrityError) as excinfo:
-        _insert_invite(real_schema)
-    assert _constraint_of(excinfo) == "group_invites_code_unique"
-
-
-def test_the_real_schema_allows_one_membership_per_user_and_group(real_schema):
-    engine = real_schema["engine"]
-    insert = sa.text(
-        "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :u, :role)"
-    )
-    params = {"g": real_schema["group_id"], "u": real_schema["joiner"]}
-    with engine.begin() as conn:
-        conn.execute(insert, {**params, "role": "member"})
-    with pytest.raises(sa.exc.IntegrityError) as excinfo, engine.begin() as conn:
-        conn.execute(insert, {**params, "role": "viewer"})
-    assert _constraint_of(excinfo) == "group_memberships_one_per_user"
-
-
-def test_the_real_schema_allows_one_owner_per_group(real_schema):
-    with pytest.raises(sa.exc.IntegrityError) as excinfo, real_schema["engine"].begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :u, 'owner')"
-            ),
-            {"g": real_schema["group_id"], "u": real_schema["joiner"]},
-        )
-    assert _constraint_of(excinfo) == "group_memberships_one_owner"
-
-
-@pytest.mark.parametrize(
-    "assignments",
-    [
-        pytest.param("revoked_at = now()", id="when-only"),
-        pytest.param("revoked_at = now(), revoked_by = created_by", id="when-who-no-why"),
-        pytest.param("revoked_at = now(), revoked_reason = 'revoked'", id="revoked-without-who"),
-        pytest.param("revoked_by = created_by", id="who-only"),
-        pytest.param("revoked_reason = 'revoked'", id="why-only"),
-        pytest.param(
-            "revoked_at = now(), revoked_by = created_by,"
-            " revoked_reason = 'creator_lost_authority'",
-            id="lost-authority-with-who",
-        ),
-        pytest.param("revoked_at = now(), revoked_reason = 'expired'", id="unknown-reason"),
-    ],
-)
-def test_the_real_schema_records_revocation_completely(real_schema, assignments):
-    _insert_invite(real_schema)
-    with pytest.raises(sa.exc.IntegrityError) as excinfo, real_schema["engine"].begin() as conn:
-        conn.execute(sa.text(f"UPDATE group_invites SET {assignments}"))
-    assert _constraint_of(excinfo) == "group_invites_revocation_complete"
-
-
-@pytest.mark.parametrize(
-    "assignments",
-    [
-        "revoked_at = now(), revoked_by = created_by, revoked_reason = 'revoked'",
-        "revoked_at = now(), revoked_reason = 'creator_lost_authority'",
-    ],
-)
-def test_the_real_schema_accepts_complete_revocations(real_schema, assignments):
-    _insert_invite(real_schema)
-    with real_schema["engine"].begin() as conn:
-        conn.execute(sa.text(f"UPDATE group_invites SET {assignments}"))
-
-
 # --- the command line -------------------------------------------------------------
 
 
@@ -781,7 +526,7 @@ def test_unusable_files_are_refused_before_anything_runs(db, migrations, content
     (migrations.path / "002_bad.sql").write_bytes(content)
     with pytest.raises(MigrationError, match=message):
         upgrade(db, migrations.path)
-    assert not _table_exists(db, "things")
+    assert not table_exists(db, "things")
 
 
 def test_a_database_ahead_of_the_code_is_tolerated(db, migrations):

@@ -320,7 +320,7 @@ def test_the_request_id_header_is_what_the_service_sends(document, client):
 
 
 def test_validation_error_examples_show_details_as_the_service_sends_them(document):
-    from app.api.parsing import summarise
+    from app.errors import summarise
 
     for operation_id, (_method, _path, operation) in operations(document).items():
         response = operation["responses"].get("400")

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from tests.helpers import Api
+from tests.helpers import ApiDriver
 from tests.test_openapi_document import CONTRACT
 
 ERROR_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -55,7 +55,7 @@ def schema(fuzz_app):
 @pytest.fixture
 def world(fuzz_app, engine) -> dict:
     """An owner with a group and a live invite, and a stranger; fresh for each test."""
-    api = Api(fuzz_app.test_client(), engine)
+    api = ApiDriver(fuzz_app.test_client(), engine)
     owner = api.user("Fuzz Owner")
     group = api.create_group(owner, name="Fuzzed Family")
     invite = api.create_invite(owner, group["id"], max_uses=5)

@@ -143,7 +143,7 @@ def test_one_log_line_per_request_without_the_code(api, owner, group, caplog):
 
 
 def test_redacting_formatter_masks_codes_in_tracebacks():
-    from app.request_log import RedactingFormatter
+    from app.logs import RedactingFormatter
 
     try:
         raise ValueError("duplicate key (code)=(ABC-234-XYZ)")

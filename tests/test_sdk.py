@@ -23,8 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 from app.codes import CODE_PATTERN
-from tests import liveserver
-from tests.helpers import JWT_SECRET, Api, make_token
+from tests.helpers import JWT_SECRET, ApiDriver, make_token, serving
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +46,7 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE),
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    with liveserver.serving(settings, log_path, workers=1) as srv:
+    with serving(settings, log_path, workers=1) as srv:
         yield srv
 
 
@@ -286,7 +285,7 @@ def test_errors_reach_the_caller_as_the_documented_typed_error(sdk, callers, eng
     response = sdk.join_group.sync_detailed(client=outsider.client, body=m.Join(invite.code))
     error_of(sdk, response, 410, "invite_exhausted")
     listed = sdk.list_invites.sync(group.id, client=owner.client).data
-    Api(None, engine).expire(listed[0].id)
+    ApiDriver(None, engine).expire(listed[0].id)
     response = sdk.join_group.sync_detailed(client=outsider.client, body=m.Join(listed[0].code))
     error_of(sdk, response, 410, "invite_expired")
 

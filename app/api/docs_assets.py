@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from app.errors import ApiError
+from app.errors import AssetNotFound
 
 DIST = Path(swagger_ui_path)
 VERSION = DIST.name.removeprefix("swagger-ui-")
@@ -38,12 +38,6 @@ ASSETS = frozenset(
     for name in ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
     for suffix in ("", ".map")
 ) | {"favicon-16x16.png", "favicon-32x32.png"}
-
-
-class AssetNotFound(ApiError):
-    status = 404
-    code = "not_found"
-    message = "No such documentation asset."
 
 
 def asset(filename: str):

@@ -1,92 +1,12 @@
-"""Final touches to the generated OpenAPI document, for readers and SDK generators."""
+"""Write the OpenAPI document as checked in (docs/openapi.json), or check it is current:
+``make openapi`` or ``python -m app.api.document docs/openapi.json [--check]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import flask_smorest
-
-from app.api.schemas import INVITE_STATUSES, PRESET_ROLES, ROLES
-from app.request_log import REQUEST_ID_PATTERN
-
-# Enums used by several schemas become one named component each, so a
-# generated client has one `Role` type rather than one per field.
-NAMED_ENUMS = {
-    "Role": (ROLES, "A member's role. Owners and admins manage invites."),
-    "PresetRole": (PRESET_ROLES, "The role an invite grants. Never `owner`."),
-    "InviteStatus": (
-        INVITE_STATUSES,
-        "Why an invite works or not. When several apply: revoked, then exhausted, then expired.",
-    ),
-    "PreviewStatus": (
-        tuple(s for s in INVITE_STATUSES if s != "revoked"),
-        "Why a previewed invite works or not (revoked codes are 404).",
-    ),
-}
-
-
-REQUEST_ID_HEADER = {
-    "description": (
-        "Identifies this request in the service's logs: the caller's own `X-Request-ID` "
-        "when it sent one of 1 to 128 characters from `A-Z a-z 0-9 . _ : -`, "
-        "otherwise a new one. Quote it when reporting a problem."
-    ),
-    "required": True,
-    "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
-}
-
-
-def finish(api: flask_smorest.Api) -> None:
-    _name_enums(api)
-    _sort_responses(api)
-    _declare_request_id(api)
-
-
-def _name_enums(api: flask_smorest.Api) -> None:
-    by_values = {values: name for name, (values, _description) in NAMED_ENUMS.items()}
-    for name, (values, description) in NAMED_ENUMS.items():
-        api.spec.components.schema(
-            name, {"type": "string", "enum": list(values), "description": description}
-        )
-    for component, schema in api.spec.components.schemas.items():
-        if component in NAMED_ENUMS:
-            continue
-        for field, prop in schema.get("properties", {}).items():
-            name = by_values.get(tuple(prop.get("enum", ())))
-            if name is None:
-                continue
-            ref = {"$ref": f"#/components/schemas/{name}"}
-            rest = {k: v for k, v in prop.items() if k not in ("type", "enum")}
-            # A $ref has no siblings in OpenAPI 3.0; a one-item allOf keeps the default.
-            schema["properties"][field] = {"allOf": [ref], **rest} if rest else ref
-
-
-def _operations(api: flask_smorest.Api) -> Iterator[dict]:
-    for operations in api.spec._paths.values():
-        for operation in operations.values():
-            if isinstance(operation, dict) and "responses" in operation:
-                yield operation
-
-
-def _sort_responses(api: flask_smorest.Api) -> None:
-    """Responses in status order, so the document reads (and diffs) predictably."""
-    for operation in _operations(api):
-        operation["responses"] = dict(
-            sorted(operation["responses"].items(), key=lambda item: str(item[0]))
-        )
-
-
-def _declare_request_id(api: flask_smorest.Api) -> None:
-    """Every response carries X-Request-ID (app/request_log.py); say so once, refer to it."""
-    api.spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
-    ref = {"$ref": "#/components/headers/X-Request-ID"}
-    for operation in _operations(api):
-        for response in operation["responses"].values():
-            response.setdefault("headers", {})["X-Request-ID"] = ref
 
 
 def render(document: dict) -> str:

@@ -1,4 +1,7 @@
-"""Every error becomes the contract's envelope: ``{error, message, details?}``."""
+"""Every error becomes the contract's envelope, ``{error, message, details?}``, here
+and nowhere else: domain errors, HTTP errors (through flask-smorest's
+``handle_http_exception``, see ``app.api.base.Api``), token failures (through
+flask-jwt-extended's loaders), rate limits, an unavailable database, and bugs."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ import time
 import sqlalchemy.exc
 from flask import Flask, current_app, g, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
+from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
-from app.errors import ApiError, RateLimited, ServiceUnavailable
-from app.limiter import limiter
+from app.api.auth import jwt
+from app.api.limiter import limiter
+from app.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("app.errors")
 
@@ -50,11 +55,12 @@ def error_response(error: ApiError):
     return response
 
 
-def _handle_api_error(error: ApiError):
-    return error_response(error)
+def _unauthorized(*_reason: object):
+    """Any token failure flask-jwt-extended reports: one 401, no detail about why."""
+    return error_response(Unauthorized())
 
 
-def _handle_rate_limited(error: RateLimitExceeded):
+def _rate_limited():
     response = envelope(RateLimited.status, RateLimited.code, RateLimited.message)
     limit = limiter.current_limit
     retry_after = 60
@@ -68,10 +74,13 @@ def _handle_rate_limited(error: RateLimitExceeded):
     return response
 
 
-def _handle_http_exception(error: HTTPException):
+def http_error_response(error: HTTPException):
+    """Routing, method, size and rate-limit errors; flask-smorest's hook calls this."""
+    if isinstance(error, RateLimitExceeded):
+        return _rate_limited()
     status = error.code or 500
     if status >= 500:
-        return _handle_unexpected(error)
+        return _unexpected(error)
     message = error.description or error.name
     if status == 404:
         message = "No such endpoint."
@@ -86,7 +95,7 @@ def _handle_http_exception(error: HTTPException):
     return response
 
 
-def _handle_database_unavailable(error: sqlalchemy.exc.SQLAlchemyError):
+def _database_unavailable(error: sqlalchemy.exc.SQLAlchemyError):
     log.error(
         "database unavailable: %s request_id=%s",
         type(getattr(error, "orig", None) or error).__name__,
@@ -96,7 +105,7 @@ def _handle_database_unavailable(error: sqlalchemy.exc.SQLAlchemyError):
     return error_response(ServiceUnavailable())
 
 
-def _handle_unexpected(error: Exception):
+def _unexpected(error: Exception):
     original = getattr(error, "original_exception", None) or error
     log.error(
         "unhandled %s in %s %s request_id=%s",
@@ -109,12 +118,26 @@ def _handle_unexpected(error: Exception):
     return envelope(ApiError.status, ApiError.code, ApiError.message)
 
 
+for _loader in (
+    jwt.unauthorized_loader,
+    jwt.invalid_token_loader,
+    jwt.expired_token_loader,
+    jwt.revoked_token_loader,
+    jwt.needs_fresh_token_loader,
+    jwt.token_verification_failed_loader,
+    jwt.user_lookup_error_loader,
+):
+    _loader(_unauthorized)
+
+
 def init_app(app: Flask) -> None:
-    app.register_error_handler(ApiError, _handle_api_error)
-    app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
-    app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(sqlalchemy.exc.OperationalError, _handle_database_unavailable)
-    app.register_error_handler(sqlalchemy.exc.InterfaceError, _handle_database_unavailable)
+    # Each handler catches a class no library registers for, so the order of
+    # registration never matters.
+    app.register_error_handler(ApiError, error_response)
+    # PyJWT errors that flask-jwt-extended has no loader for (a key PyJWT refuses).
+    app.register_error_handler(PyJWTError, _unauthorized)
+    app.register_error_handler(sqlalchemy.exc.OperationalError, _database_unavailable)
+    app.register_error_handler(sqlalchemy.exc.InterfaceError, _database_unavailable)
     # No pooled connection came free in time: overloaded, not broken.
-    app.register_error_handler(sqlalchemy.exc.TimeoutError, _handle_database_unavailable)
-    app.register_error_handler(Exception, _handle_unexpected)
+    app.register_error_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
+    app.register_error_handler(Exception, _unexpected)

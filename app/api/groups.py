@@ -6,29 +6,30 @@ from flask import url_for
 from flask.views import MethodView
 
 from app import errors
-from app.api import (
+from app.api.auth import current_actor
+from app.api.base import Blueprint
+from app.api.database import run, run_retrying
+from app.api.limiter import join_limit, limiter, user_key
+from app.api.paths import AUTHENTICATED
+from app.api.responses import (
     BODY_ERRORS,
+    CODE_NOT_FOUND,
+    GROUP_NOT_FOUND,
     INVALID_BODY,
+    INVALID_CODE,
     INVALID_ID,
     LOCATION,
     UNAUTHORIZED,
     UNAVAILABLE,
-    Blueprint,
     documents_errors,
 )
-from app.api.paths import AUTHENTICATED
 from app.api.schemas import GroupCreateSchema, GroupSchema, JoinResultSchema, JoinSchema
-from app.auth import current_actor
-from app.db import get_engine
-from app.limiter import join_limit, limiter, user_key
 from app.services import groups as group_service
 from app.services import invites as invite_service
 
 blp = Blueprint(
     "groups", __name__, url_prefix="/api/v1/groups", description="Groups, and joining them."
 )
-
-GROUP_NOT_FOUND = (errors.GroupNotFound, "No such group, or the caller is not a member.")
 
 # Where a new group's id leads (OpenAPI links: generated clients and stateful fuzzing).
 _GROUP_LINKS = {
@@ -51,7 +52,7 @@ class Groups(MethodView):
     @documents_errors(blp, INVALID_BODY, UNAUTHORIZED, *BODY_ERRORS, UNAVAILABLE)
     def post(self, body):
         """Create a group; the caller becomes its owner"""
-        group = group_service.create_group(get_engine(), current_actor(), **body)
+        group = run(group_service.create_group, current_actor(), **body)
         return group, 201, {"Location": url_for("groups.group", group_id=group["id"])}
 
 
@@ -64,7 +65,7 @@ class GroupById(MethodView):
     @documents_errors(blp, INVALID_ID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """A group, as one of its members sees it"""
-        return group_service.get_group(get_engine(), current_actor(), group_id)
+        return run(group_service.get_group, current_actor(), group_id)
 
 
 @blp.route("/join", endpoint="join")
@@ -77,10 +78,10 @@ class Join(MethodView):
     @blp.doc(operationId="joinGroup")
     @documents_errors(
         blp,
-        (errors.InvalidCode, "The code can never be an invite code."),
+        INVALID_CODE,
         (errors.ValidationFailed, "The body is malformed (`code` missing or not a string)."),
         UNAUTHORIZED,
-        (errors.InviteNotFound, "Unknown or revoked code."),
+        CODE_NOT_FOUND,
         (errors.AlreadyMember, "The caller is in the group already; no use is taken."),
         (errors.InviteExpired, "The invite has expired."),
         (errors.InviteExhausted, "Every use of the invite has been taken."),
@@ -94,4 +95,10 @@ class Join(MethodView):
         The use is taken and the membership created in one transaction: however
         many requests race, exactly `max_uses` of them succeed.
         """
-        return invite_service.join_group(get_engine(), current_actor(), body["code"])
+        return run_retrying(
+            invite_service.JOIN_ATTEMPTS,
+            errors.InviteBusy,
+            invite_service.join_group,
+            current_actor(),
+            body["code"],
+        )

@@ -6,17 +6,25 @@ from flask import current_app, url_for
 from flask.views import MethodView
 
 from app import errors
-from app.api import (
+from app.api.auth import current_actor
+from app.api.base import Blueprint
+from app.api.database import run
+from app.api.limiter import limiter, lookup_limit
+from app.api.paths import AUTHENTICATED
+from app.api.responses import (
     BODY_ERRORS,
+    CODE_NOT_FOUND,
+    FORBIDDEN,
+    GROUP_NOT_FOUND,
     INVALID_BODY,
+    INVALID_CODE,
     INVALID_ID,
+    INVITE_NOT_FOUND,
     LOCATION,
     UNAUTHORIZED,
     UNAVAILABLE,
-    Blueprint,
     documents_errors,
 )
-from app.api.paths import AUTHENTICATED
 from app.api.schemas import (
     InviteCreateSchema,
     InviteDetailSchema,
@@ -25,16 +33,10 @@ from app.api.schemas import (
     InviteSchema,
     RedemptionListSchema,
 )
-from app.auth import current_actor
-from app.db import get_engine
-from app.limiter import limiter, lookup_limit
 from app.services import invites as invite_service
 
 blp = Blueprint("invites", __name__, url_prefix="/api/v1", description="Invite codes.")
 
-FORBIDDEN = (errors.Forbidden, "The caller is a member or viewer; only owners and admins may.")
-GROUP_NOT_FOUND = (errors.GroupNotFound, "No such group, or the caller is not a member.")
-INVITE_NOT_FOUND = (errors.InviteNotFound, "No such invite in this group.")
 # What the caller of every invite-scoped view may hear, in order.
 MANAGING = (INVALID_ID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, INVITE_NOT_FOUND, UNAVAILABLE)
 
@@ -80,8 +82,8 @@ class GroupInvites(MethodView):
 
         Every field is optional; an empty body takes the defaults.
         """
-        invite = invite_service.create_invite(
-            get_engine(),
+        invite = run(
+            invite_service.create_invite,
             current_actor(),
             group_id,
             max_active=current_app.config["MAX_ACTIVE_INVITES_PER_GROUP"],
@@ -95,7 +97,7 @@ class GroupInvites(MethodView):
     @documents_errors(blp, INVALID_ID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
-        invites = invite_service.list_invites(get_engine(), current_actor(), group_id)
+        invites = run(invite_service.list_invites, current_actor(), group_id)
         return {"data": invites}
 
 
@@ -108,12 +110,7 @@ class GroupInviteById(MethodView):
     @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """One invite with its status, active or not (owner or admin)"""
-        invite = invite_service.get_invite(
-            get_engine(),
-            current_actor(),
-            group_id,
-            invite_id,
-        )
+        invite = run(invite_service.get_invite, current_actor(), group_id, invite_id)
         return _with_url(invite)
 
     @blp.response(204, description="Revoked (now or before).")
@@ -121,12 +118,7 @@ class GroupInviteById(MethodView):
     @documents_errors(blp, *MANAGING)
     def delete(self, group_id, invite_id):
         """Revoke an invite (owner or admin); revoking again is a no-op"""
-        invite_service.revoke_invite(
-            get_engine(),
-            current_actor(),
-            group_id,
-            invite_id,
-        )
+        run(invite_service.revoke_invite, current_actor(), group_id, invite_id)
 
 
 @blp.route(
@@ -140,12 +132,7 @@ class InviteRedemptions(MethodView):
     @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """Who joined with this invite, oldest first (owner or admin)"""
-        rows = invite_service.list_redemptions(
-            get_engine(),
-            current_actor(),
-            group_id,
-            invite_id,
-        )
+        rows = run(invite_service.list_redemptions, current_actor(), group_id, invite_id)
         return {"data": rows}
 
 
@@ -156,8 +143,8 @@ class InvitePreview(MethodView):
     @blp.doc(operationId="getInvitePreview", security=[])
     @documents_errors(
         blp,
-        (errors.InvalidCode, "The code can never be an invite code."),
-        (errors.InviteNotFound, "Unknown or revoked code."),
+        INVALID_CODE,
+        CODE_NOT_FOUND,
         (errors.RateLimited, "INVITE_LOOKUP_RATE_LIMIT per client address was exceeded."),
         UNAVAILABLE,
     )
@@ -167,4 +154,4 @@ class InvitePreview(MethodView):
         Case, dashes and spaces are ignored. Expired and used-up invites answer
         200 with `is_valid: false` and the reason in `status`.
         """
-        return invite_service.preview_invite(get_engine(), code)
+        return run(invite_service.preview_invite, code)

@@ -7,9 +7,10 @@ import logging
 import sqlalchemy as sa
 from flask.views import MethodView
 
-from app.api import Blueprint, documents_errors
+from app.api.base import Blueprint
+from app.api.database import get_engine
+from app.api.responses import documents_errors
 from app.api.schemas import HealthSchema
-from app.db import get_engine
 from app.errors import ServiceUnavailable
 
 blp = Blueprint("ops", __name__, description="Operations: health checks.")

@@ -29,20 +29,6 @@ def error_details(messages: object, prefix: str = "") -> list[dict]:
     return details
 
 
-def summarise(details: list[dict]) -> str:
-    """``max_uses: must be between 1 and 100`` from the details list."""
-    parts = []
-    for item in details:
-        text = item["message"].rstrip(".")
-        text = text[:1].lower() + text[1:]
-        parts.append(f"{item['field']}: {text}")
-    return "; ".join(parts) or ValidationFailed.message
-
-
-def validation_error(details: list[dict]) -> ValidationFailed:
-    return ValidationFailed(summarise(details), details=details)
-
-
 # No body here nests at all; this only keeps a hostile one from costing much.
 MAX_DEPTH = 32
 
@@ -73,6 +59,10 @@ def _problem(data: object) -> str | None:
                     return "Strings must be valid Unicode."
                 stack.append((item, depth + 1))
     return None
+
+
+def _body_error(message: str) -> ValidationFailed:
+    return ValidationFailed.from_details([{"field": "body", "message": message}])
 
 
 class DuplicateKey(Exception):
@@ -127,23 +117,23 @@ class Parser(FlaskParser):
             data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
         except DuplicateKey as exc:
             message = f"The key {exc.args[0]!r} appears more than once."
-            raise validation_error([{"field": "body", "message": message}]) from None
+            raise _body_error(message) from None
         except UnicodeDecodeError:
-            raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from None
+            raise _body_error("Not valid JSON.") from None
         except RecursionError:
-            raise validation_error([{"field": "body", "message": "Nested too deeply."}]) from None
+            raise _body_error("Nested too deeply.") from None
         except json.JSONDecodeError:
             raise  # webargs hands it to _handle_invalid_json_error
         except ValueError:
             # e.g. an integer literal longer than Python will convert
-            raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from None
+            raise _body_error("Not valid JSON.") from None
         problem = _problem(data)
         if problem:
-            raise validation_error([{"field": "body", "message": problem}])
+            raise _body_error(problem)
         return data
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs) -> typing.NoReturn:
-        raise validation_error([{"field": "body", "message": "Not valid JSON."}]) from error
+        raise _body_error("Not valid JSON.") from error
 
     def handle_error(
         self,
@@ -162,4 +152,4 @@ class Parser(FlaskParser):
             for value in messages.values():
                 merged.update(value if isinstance(value, dict) else {"_schema": value})
             messages = merged
-        raise validation_error(error_details(messages)) from error
+        raise ValidationFailed.from_details(error_details(messages)) from error

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import numbers
-import unicodedata
-
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.api.fields import Text, UTCDateTime, between, json_integer
 from app.codes import CODE_INPUT_PATTERN, CODE_PATTERN, MAX_INPUT_LENGTH
 
 ROLES = ("owner", "admin", "member", "viewer")
@@ -25,130 +21,6 @@ INVITE_ID = {"example": "1679091c-5a88-4faf-afb5-e6087eb1b2dc"}
 USER_ID = {"example": "c9f0f895-fb98-4b91-99f5-1d8f8b5b4b2e"}
 
 
-class StrictInteger(fields.Integer):
-    """A JSON integer: rejects ``"5"``, ``5.5`` and ``true``."""
-
-    default_error_messages = {"invalid": "Must be an integer."}
-
-    def _validated(self, value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise self.make_error("invalid")
-        return super()._validated(value)
-
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
-
-
-# Characters that reorder text (bidi overrides, isolates, marks): in a group
-# name shown on a public preview they are a spoofing tool, never a need.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | frozenset(
-    "\u2066\u2067\u2068\u2069"
-)
-# The zero-width joiner is a format character that emoji sequences need.
-_EMOJI_JOINER = "\u200d"
-_LINE_BREAKS = frozenset("\t\n\r")
-
-
-@functools.cache
-def _refused(multiline: bool) -> frozenset[str]:
-    """Characters refused inside text: control characters (bar line breaks in
-    multiline text), format characters such as zero-width spaces, soft hyphens
-    and bidi overrides (bar the emoji joiner), line and paragraph separators.
-
-    Only the Basic Multilingual Plane is policed, so the rule is also a regular
-    expression that means the same in ECMA-262 and Python (the OpenAPI
-    document carries it); the few format characters beyond it are emoji tags
-    and rare script controls, none of them invisible spacing or reordering.
-    """
-    refused = set(_BIDI_CONTROLS)
-    for code in range(0x10000):
-        ch = chr(code)
-        category = unicodedata.category(ch)
-        if category == "Cc":
-            refuse = not (multiline and ch in _LINE_BREAKS)
-        else:
-            refuse = category in {"Zl", "Zp"} or (category == "Cf" and ch != _EMOJI_JOINER)
-        if refuse:
-            refused.add(ch)
-    return frozenset(refused)
-
-
-def _char_class(chars: frozenset[str], *, negate: bool = False) -> str:
-    """A regex class of ``chars`` as \\uXXXX ranges (valid in ECMA-262 and Python)."""
-    ranges: list[list[int]] = []
-    for code in sorted(ord(ch) for ch in chars):
-        if ranges and code == ranges[-1][1] + 1:
-            ranges[-1][1] = code
-        else:
-            ranges.append([code, code])
-    body = "".join(
-        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
-    )
-    return f"[{'^' if negate else ''}{body}]"
-
-
-# What str.strip() removes: every whitespace character (none lie beyond the BMP).
-_WHITESPACE = frozenset(chr(code) for code in range(0x10000) if chr(code).isspace())
-
-
-def _text_pattern(refused: frozenset[str], *, blank: bool) -> str:
-    """Outer whitespace of any kind, around text that starts and ends visibly
-    and contains nothing refused: exactly what ``Text`` accepts."""
-    outer = _char_class(_WHITESPACE)
-    inner = _char_class(refused, negate=True)
-    visible = _char_class(refused | _WHITESPACE, negate=True)
-    core = f"{visible}(?:{inner}*{visible})?"
-    return f"^{outer}*{f'(?:{core})?' if blank else core}{outer}*$"
-
-
-class Text(fields.String):
-    """A string with outer whitespace removed and nothing invisible or deceptive
-    inside (see ``_refused``). ``multiline=True`` allows line breaks and tabs
-    (descriptions); ``blank=False`` requires a visible character. The length
-    counts the characters sent, before trimming, so the document's maxLength
-    is exact.
-    """
-
-    default_error_messages = {
-        "control": "Must not contain control, invisible or text-direction characters.",
-        "blank": "Must not be blank.",
-        "too_long": "Must be at most {max} characters.",
-    }
-
-    def __init__(self, *, max_length: int, multiline: bool = False, blank: bool = True, **kwargs):
-        self.refused = _refused(multiline)
-        self.max_length = max_length
-        self.blank = blank
-        metadata = {
-            "maxLength": max_length,
-            "pattern": _text_pattern(self.refused, blank=blank),
-            **kwargs.pop("metadata", {}),
-        }
-        if not blank:
-            metadata["minLength"] = 1
-        super().__init__(metadata=metadata, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        raw = super()._deserialize(value, attr, data, **kwargs)
-        if len(raw) > self.max_length:
-            raise self.make_error("too_long", max=self.max_length)
-        text = raw.strip()
-        if any(ch in self.refused for ch in text):
-            raise self.make_error("control")
-        if not text and not self.blank:
-            raise self.make_error("blank")
-        return text
-
-
-class UTCDateTime(fields.DateTime):
-    """RFC 3339 in UTC with an explicit offset."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 class Schema(ma.Schema):
     """Base for request bodies: unknown fields are errors."""
 
@@ -160,17 +32,16 @@ class Schema(ma.Schema):
 
 class OutputSchema(ma.Schema):
     """Base for responses. Fields are always present (possibly null) unless
-    named in OPTIONAL; clients must tolerate fields added later, so no
-    ``additionalProperties: false`` (see the end of this module)."""
+    named in OPTIONAL, and the document says so (``required``); clients must
+    tolerate fields added later, so no ``additionalProperties: false``."""
 
     OPTIONAL: tuple[str, ...] = ()
 
     class Meta:
         unknown = ma.EXCLUDE
 
-
-def between(low: int, high: int) -> validate.Range:
-    return validate.Range(min=low, max=high, error="Must be between {min} and {max}.")
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        field_obj.required = field_name not in self.OPTIONAL
 
 
 # --- errors -----------------------------------------------------------------
@@ -246,8 +117,8 @@ class InviteCreateSchema(Schema):
         load_default="member",
         validate=validate.OneOf(PRESET_ROLES, error="Must be one of: admin, member, viewer."),
     )
-    max_uses = StrictInteger(load_default=1, validate=between(1, 100))
-    expires_in_hours = StrictInteger(load_default=24, validate=between(1, 168))
+    max_uses = json_integer(load_default=1, validate=between(1, 100))
+    expires_in_hours = json_integer(load_default=24, validate=between(1, 168))
 
 
 class InviteSchema(OutputSchema):
@@ -363,13 +234,3 @@ class JoinResultSchema(OutputSchema):
 
 class HealthSchema(OutputSchema):
     status = fields.String(metadata={"enum": ["ok"], "example": "ok"})
-
-
-def _mark_always_present(schema: type[OutputSchema]) -> None:
-    for name, field in schema._declared_fields.items():
-        field.required = name not in schema.OPTIONAL
-    for subclass in schema.__subclasses__():
-        _mark_always_present(subclass)
-
-
-_mark_always_present(OutputSchema)

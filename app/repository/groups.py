@@ -4,6 +4,9 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+# The size of group ``g``, for a query that has it in scope.
+MEMBER_COUNT = "(SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id)"
+
 _INSERT_GROUP = sa.text(
     """
     INSERT INTO groups (name, description, icon_emoji, created_by)
@@ -22,10 +25,10 @@ _INSERT_MEMBERSHIP = sa.text(
 )
 
 _GROUP_FOR_MEMBER = sa.text(
-    """
+    f"""
     SELECT g.id, g.name, g.description, g.icon_emoji, g.created_at,
            me.role AS your_role,
-           (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id) AS member_count
+           {MEMBER_COUNT} AS member_count
       FROM groups g
       JOIN group_memberships me ON me.group_id = g.id AND me.user_id = :user_id
      WHERE g.id = :group_id
@@ -33,9 +36,9 @@ _GROUP_FOR_MEMBER = sa.text(
 )
 
 _GROUP_SUMMARY = sa.text(
-    """
+    f"""
     SELECT g.id, g.name,
-           (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id) AS member_count
+           {MEMBER_COUNT} AS member_count
       FROM groups g
      WHERE g.id = :group_id
     """

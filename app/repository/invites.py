@@ -4,6 +4,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from app.repository.groups import MEMBER_COUNT
+
 # An invite is honoured only while its creator could still hand it out: an
 # owner, or an admin for anything below admin. Otherwise it counts as revoked.
 # A trigger (020_group_invites.sql) revokes such invites for good when the
@@ -98,7 +100,7 @@ _REDEMPTIONS = sa.text(
 _PREVIEW = sa.text(
     f"""
     SELECT g.name AS group_name, g.icon_emoji AS group_icon_emoji,
-           (SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id) AS member_count,
+           {MEMBER_COUNT} AS member_count,
            i.preset_role, i.expires_at, {STATUS} AS status
       FROM group_invites i
       JOIN groups g ON g.id = i.group_id

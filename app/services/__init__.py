@@ -1,5 +1,6 @@
-"""Use cases. Each function owns one transaction, takes primitives and the
-engine, returns plain data and raises ``app.errors`` exceptions. No Flask here."""
+"""Use cases. Each function takes the caller's unit of work (``app.unit_of_work``)
+and primitives, works in ``uow.conn``, returns plain data and raises
+``app.errors`` exceptions. None begins or commits a transaction; none imports Flask."""
 
 from __future__ import annotations
 

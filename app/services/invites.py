@@ -10,12 +10,14 @@ from app.repository import groups as group_repo
 from app.repository import invites as invite_repo
 from app.repository import users as user_repo
 from app.services import MANAGER_ROLES, Actor
+from app.unit_of_work import RetryTransaction, UnitOfWork
 
 # 32**9 codes: a collision is already rare; several in a row means something
 # other than bad luck is wrong.
 CODE_ATTEMPTS = 8
+# How many times the caller runs a join (``unit_of_work.run_retrying``) when it
+# loses a race or PostgreSQL breaks a deadlock, before answering 503.
 JOIN_ATTEMPTS = 3
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 
 def _require_manager(
@@ -42,7 +44,7 @@ def _parse_code(raw: object) -> str:
 
 
 def create_invite(
-    engine: sa.Engine,
+    uow: UnitOfWork,
     actor: Actor,
     group_id: UUID,
     *,
@@ -52,39 +54,38 @@ def create_invite(
     max_active: int = 100,
 ) -> dict:
     """Mint an invite code for a group the caller manages."""
-    with engine.begin() as conn:
-        user_repo.upsert_user(conn, actor.id, actor.display_name)
-        # Group first, then the membership: the same order as a cascading
-        # group delete, so the two cannot deadlock.
-        if not group_repo.lock_group(conn, group_id):
-            raise errors.GroupNotFound()
-        role = _require_manager(conn, group_id, actor, hold=True)
-        if preset_role == "admin" and role != "owner":
-            raise errors.PresetRoleNotAllowed()
-        if invite_repo.count_live(conn, group_id) >= max_active:
-            raise errors.InviteLimitReached(
-                f"This group already has {max_active} active invites; revoke one first."
-            )
-        for _ in range(CODE_ATTEMPTS):
-            invite = invite_repo.insert_invite(
-                conn,
-                group_id=group_id,
-                code=generate_code(),
-                preset_role=preset_role,
-                max_uses=max_uses,
-                expires_in_hours=expires_in_hours,
-                created_by=actor.id,
-            )
-            if invite is not None:
-                return invite
-        raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
+    conn = uow.conn
+    user_repo.upsert_user(conn, actor.id, actor.display_name)
+    # Group first, then the membership: the same order as a cascading
+    # group delete, so the two cannot deadlock.
+    if not group_repo.lock_group(conn, group_id):
+        raise errors.GroupNotFound()
+    role = _require_manager(conn, group_id, actor, hold=True)
+    if preset_role == "admin" and role != "owner":
+        raise errors.PresetRoleNotAllowed()
+    if invite_repo.count_live(conn, group_id) >= max_active:
+        raise errors.InviteLimitReached(
+            f"This group already has {max_active} active invites; revoke one first."
+        )
+    for _ in range(CODE_ATTEMPTS):
+        invite = invite_repo.insert_invite(
+            conn,
+            group_id=group_id,
+            code=generate_code(),
+            preset_role=preset_role,
+            max_uses=max_uses,
+            expires_in_hours=expires_in_hours,
+            created_by=actor.id,
+        )
+        if invite is not None:
+            return invite
+    raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
 
 
-def list_invites(engine: sa.Engine, actor: Actor, group_id: UUID) -> list[dict]:
+def list_invites(uow: UnitOfWork, actor: Actor, group_id: UUID) -> list[dict]:
     """The group's active invites, newest first."""
-    with engine.connect() as conn:
-        _require_manager(conn, group_id, actor)
-        rows = invite_repo.list_live(conn, group_id)
+    _require_manager(uow.conn, group_id, actor)
+    rows = invite_repo.list_live(uow.conn, group_id)
     for row in rows:
         row["created_by"] = {
             "id": row["created_by"],
@@ -93,40 +94,36 @@ def list_invites(engine: sa.Engine, actor: Actor, group_id: UUID) -> list[dict]:
     return rows
 
 
-def get_invite(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> dict:
+def get_invite(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID) -> dict:
     """One invite of the group, whatever its state."""
-    with engine.connect() as conn:
-        _require_manager(conn, group_id, actor)
-        invite = invite_repo.get_invite(conn, group_id, invite_id)
+    _require_manager(uow.conn, group_id, actor)
+    invite = invite_repo.get_invite(uow.conn, group_id, invite_id)
     if invite is None:
         raise errors.InviteNotFound()
     return invite
 
 
-def revoke_invite(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> None:
+def revoke_invite(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID) -> None:
     """Revoke an invite; revoking a revoked invite again is a no-op."""
-    with engine.begin() as conn:
-        _require_manager(conn, group_id, actor)
-        if invite_repo.revoke(conn, group_id, invite_id, actor.id):
-            return
-        if not invite_repo.exists_in_group(conn, group_id, invite_id):
-            raise errors.InviteNotFound()
+    _require_manager(uow.conn, group_id, actor)
+    if invite_repo.revoke(uow.conn, group_id, invite_id, actor.id):
+        return
+    if not invite_repo.exists_in_group(uow.conn, group_id, invite_id):
+        raise errors.InviteNotFound()
 
 
-def list_redemptions(engine: sa.Engine, actor: Actor, group_id: UUID, invite_id: UUID) -> list:
+def list_redemptions(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID) -> list:
     """Who joined with an invite, oldest first."""
-    with engine.connect() as conn:
-        _require_manager(conn, group_id, actor)
-        if not invite_repo.exists_in_group(conn, group_id, invite_id):
-            raise errors.InviteNotFound()
-        return invite_repo.redemptions(conn, invite_id)
+    _require_manager(uow.conn, group_id, actor)
+    if not invite_repo.exists_in_group(uow.conn, group_id, invite_id):
+        raise errors.InviteNotFound()
+    return invite_repo.redemptions(uow.conn, invite_id)
 
 
-def preview_invite(engine: sa.Engine, raw_code: object) -> dict:
+def preview_invite(uow: UnitOfWork, raw_code: object) -> dict:
     """What anyone holding a code may learn before signing in."""
     code = _parse_code(raw_code)
-    with engine.connect() as conn:
-        found = invite_repo.preview(conn, code)
+    found = invite_repo.preview(uow.conn, code)
     if found is None or found["status"] == "revoked":
         raise errors.InviteNotFound()
     return {
@@ -142,45 +139,34 @@ def preview_invite(engine: sa.Engine, raw_code: object) -> dict:
     }
 
 
-def join_group(engine: sa.Engine, actor: Actor, raw_code: object) -> dict:
-    """Redeem a code: take one use and add the caller to the group, atomically."""
+def join_group(uow: UnitOfWork, actor: Actor, raw_code: object) -> dict:
+    """Redeem a code: take one use and add the caller to the group, atomically.
+
+    Raises ``RetryTransaction`` when the invite changed between two statements;
+    the caller runs it again in a fresh transaction (``JOIN_ATTEMPTS``).
+    """
     code = _parse_code(raw_code)
-    for _ in range(JOIN_ATTEMPTS):
-        try:
-            with engine.begin() as conn:
-                user_repo.upsert_user(conn, actor.id, actor.display_name)
-                invite = invite_repo.consume_use(conn, code, actor.id)
-                if invite is None:
-                    _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
-                    # It became usable between the two statements: roll back, retry.
-                    raise _RaceLost
-                membership = group_repo.insert_membership(
-                    conn,
-                    group_id=invite["group_id"],
-                    user_id=actor.id,
-                    role=invite["preset_role"],
-                    invited_by=invite["created_by"],
-                    invite_id=invite["id"],
-                )
-                if membership is None:
-                    # A concurrent join by the same user won; raising rolls back
-                    # the use taken above.
-                    raise errors.AlreadyMember()
-                group = group_repo.group_summary(conn, invite["group_id"])
-        except _RaceLost:
-            continue
-        except sa.exc.OperationalError as exc:
-            # A deadlock with a concurrent group deletion, say: PostgreSQL
-            # rolled us back, so trying again is safe (and then finds out).
-            if getattr(exc.orig, "pgcode", None) not in RETRYABLE_SQLSTATES:
-                raise
-            continue
-        return {"group": group, "membership": membership}
-    raise errors.ServiceUnavailable("The invite is busy; try again.")
-
-
-class _RaceLost(Exception):
-    """The invite changed under us; the transaction is rolled back and retried."""
+    conn = uow.conn
+    user_repo.upsert_user(conn, actor.id, actor.display_name)
+    invite = invite_repo.consume_use(conn, code, actor.id)
+    if invite is None:
+        _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
+        # It became usable between the two statements: roll back, retry.
+        raise RetryTransaction
+    membership = group_repo.insert_membership(
+        conn,
+        group_id=invite["group_id"],
+        user_id=actor.id,
+        role=invite["preset_role"],
+        invited_by=invite["created_by"],
+        invite_id=invite["id"],
+    )
+    if membership is None:
+        # A concurrent join by the same user won; raising rolls back the use
+        # taken above (the caller's unit of work is never committed).
+        raise errors.AlreadyMember()
+    group = group_repo.group_summary(conn, invite["group_id"])
+    return {"group": group, "membership": membership}
 
 
 def _explain_refusal(found: dict | None) -> None:

@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.api.docs_assets import URL_PREFIX
-from tests import liveserver
-from tests.helpers import JWT_SECRET
+from tests.helpers import JWT_SECRET, serving
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +55,7 @@ def server(database_url, engine, tmp_path_factory):
     """gunicorn serving the app on a free port, against the migrated test database."""
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     settings = {"DATABASE_URL": database_url, "JWT_SECRET_KEY": JWT_SECRET}
-    with liveserver.serving(settings, log_path, workers=1) as srv:
+    with serving(settings, log_path, workers=1) as srv:
         yield srv
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import liveserver
-from tests.helpers import JWT_SECRET
+from app import liveserver
+from tests.helpers import JWT_SECRET, serving
 
 pytestmark = pytest.mark.fuzz
 
@@ -48,7 +48,7 @@ def server(database_url, engine, tmp_path_factory):
         "MAX_ACTIVE_INVITES_PER_GROUP": "1000000",
         "RATELIMIT_STORAGE_URI": "memory://",
     }
-    with liveserver.serving(settings, log_path, workers=2) as srv:
+    with serving(settings, log_path, workers=2) as srv:
         yield srv
 
 

@@ -13,18 +13,16 @@ import uuid
 
 from flask import Flask, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt.exceptions import PyJWTError
 
-from app.api.errors import error_response
-from app.errors import Unauthorized
 from app.services import Actor
 
+# Failures become the 401 envelope through this manager's loaders (app.api.errors).
 jwt = JWTManager()
 
 MAX_DISPLAY_NAME = 100
 
 
+@jwt.token_verification_loader
 def _claims_acceptable(_header: dict, claims: dict) -> bool:
     if not isinstance(claims.get("exp"), int | float) or isinstance(claims.get("exp"), bool):
         return False
@@ -55,19 +53,6 @@ _BEARER_ANY_CASE = re.compile(r"^\s*bearer(?=\s)", re.IGNORECASE)
 
 def init_app(app: Flask) -> None:
     jwt.init_app(app)
-    jwt.token_verification_loader(_claims_acceptable)
-
-    # flask-jwt-extended registers its own handlers (``{"msg": ...}``, some
-    # 422) for its exceptions and PyJWT's; replace every one of them.
-    def handle(_error: Exception):
-        return error_response(Unauthorized())
-
-    spec = app.error_handler_spec.get(None, {}).get(None, {})
-    for exc_class in list(spec):
-        if issubclass(exc_class, JWTExtendedException | PyJWTError):
-            app.register_error_handler(exc_class, handle)
-    app.register_error_handler(JWTExtendedException, handle)
-    app.register_error_handler(PyJWTError, handle)
 
 
 def current_actor() -> Actor:

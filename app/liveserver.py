@@ -1,12 +1,11 @@
 """A real gunicorn serving the app in a subprocess, and a tiny HTTP client.
 
-Used by the tests that need a live server and by bench/run.py: they need real processes
+For the tests that need a live server and for bench/run.py: real processes
 and real sockets, which the Flask test client cannot give.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -15,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,20 +140,3 @@ def start(
         time.sleep(0.1)
     server.stop()
     raise ServerFailed(f"gunicorn not ready in {startup_timeout:.0f}s ({last}):\n{server.log()}")
-
-
-@contextlib.contextmanager
-def serving(
-    settings: dict[str, str], log_path: Path, *, workers: int, startup_timeout: float = 60.0
-) -> Iterator[LiveServer]:
-    """For test fixtures: `start`, stop on exit; a server that won't start fails the test."""
-    import pytest
-
-    try:
-        server = start(settings, log_path, workers=workers, startup_timeout=startup_timeout)
-    except ServerFailed as exc:
-        pytest.fail(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()

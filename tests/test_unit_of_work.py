@@ -1,0 +1,139 @@
+"""The unit of work: services share the caller's transaction, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app import errors
+from app.db import create_engine
+from app.services import Actor
+from app.services import groups as group_service
+from app.services import invites as invite_service
+from app.unit_of_work import RetryTransaction, UnitOfWork, run, run_retrying
+from tests.helpers import scalar
+
+
+def _groups_named(engine: sa.Engine, name: str) -> int:
+    return scalar(engine, "SELECT count(*) FROM groups WHERE name = :name", name=name)
+
+
+def _invites_of_groups_named(engine: sa.Engine, name: str) -> int:
+    return scalar(
+        engine,
+        "SELECT count(*) FROM group_invites i JOIN groups g ON g.id = i.group_id"
+        " WHERE g.name = :name",
+        name=name,
+    )
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor(id=uuid.uuid4(), display_name="Uma Unit")
+
+
+@pytest.fixture
+def name() -> str:
+    return f"UoW {uuid.uuid4().hex[:8]}"
+
+
+def test_two_service_calls_commit_together(engine, actor, name):
+    with UnitOfWork(engine) as uow:
+        group = group_service.create_group(uow, actor, name=name)
+        invite = invite_service.create_invite(uow, actor, group["id"], max_uses=3)
+        uow.commit()
+    assert _groups_named(engine, name) == 1
+    assert _invites_of_groups_named(engine, name) == 1
+    with UnitOfWork(engine) as uow:
+        assert invite_service.get_invite(uow, actor, group["id"], invite["id"])["max_uses"] == 3
+
+
+def test_a_failure_in_the_second_call_rolls_back_the_first(engine, actor, name):
+    def group_with_an_invite() -> None:
+        with UnitOfWork(engine) as uow:
+            group = group_service.create_group(uow, actor, name=name)
+            invite_service.create_invite(uow, actor, group["id"], max_active=0)
+            uow.commit()
+
+    with pytest.raises(errors.InviteLimitReached):
+        group_with_an_invite()
+    assert _groups_named(engine, name) == 0
+    assert _invites_of_groups_named(engine, name) == 0
+
+
+@pytest.mark.parametrize("ending", ["no commit", "rollback, then commit"])
+def test_without_commit_neither_call_is_kept(engine, actor, name, ending):
+    with UnitOfWork(engine) as uow:
+        group = group_service.create_group(uow, actor, name=name)
+        invite_service.create_invite(uow, actor, group["id"])
+        if ending == "rollback, then commit":
+            uow.rollback()
+            uow.commit()  # nothing is left to commit
+    assert _groups_named(engine, name) == 0
+    assert _invites_of_groups_named(engine, name) == 0
+
+
+def test_run_commits_what_the_use_case_did(engine, actor, name):
+    group = run(engine, group_service.create_group, actor, name=name)
+    assert group["your_role"] == "owner"
+    assert _groups_named(engine, name) == 1
+
+
+def test_input_refused_before_any_statement_takes_no_connection():
+    # Nothing listens on this port: any attempt to connect would fail loudly.
+    unreachable = create_engine("postgresql://nobody@127.0.0.1:9/none", pool_size=1)
+    try:
+        with pytest.raises(errors.InvalidCode), UnitOfWork(unreachable) as uow:
+            invite_service.preview_invite(uow, "not a code")
+        with pytest.raises(sa.exc.OperationalError), UnitOfWork(unreachable) as uow:
+            invite_service.preview_invite(uow, "ABC-234-XYZ")
+    finally:
+        unreachable.dispose()
+
+
+def _insert_user_then(outcomes: list[str], user_id: uuid.UUID):
+    """A use case that writes, then retries, fails or succeeds as ``outcomes`` says."""
+    calls: list[str] = []
+
+    def use_case(uow: UnitOfWork) -> int:
+        uow.conn.execute(sa.text("INSERT INTO users (id) VALUES (:id)"), {"id": user_id})
+        outcome = outcomes[len(calls)]
+        calls.append(outcome)
+        if outcome == "retry":
+            raise RetryTransaction
+        return len(calls)
+
+    return use_case, calls
+
+
+def test_a_retried_use_case_starts_from_a_clean_transaction(engine):
+    user_id = uuid.uuid4()
+    # Each attempt inserts the same user: a leftover from an attempt that
+    # asked to retry would make the next one fail on the primary key.
+    use_case, calls = _insert_user_then(["retry", "retry", "ok"], user_id)
+    assert run_retrying(engine, 3, errors.InviteBusy, use_case) == 3
+    assert calls == ["retry", "retry", "ok"]
+    assert scalar(engine, "SELECT count(*) FROM users WHERE id = :id", id=user_id) == 1
+
+
+def test_retries_give_up_and_leave_nothing(engine):
+    user_id = uuid.uuid4()
+    use_case, calls = _insert_user_then(["retry"] * 3, user_id)
+    with pytest.raises(errors.InviteBusy):
+        run_retrying(engine, 3, errors.InviteBusy, use_case)
+    assert len(calls) == 3
+    assert scalar(engine, "SELECT count(*) FROM users WHERE id = :id", id=user_id) == 0
+
+
+def test_other_database_errors_are_not_retried(engine):
+    calls: list[int] = []
+
+    def use_case(uow: UnitOfWork) -> None:
+        calls.append(1)
+        uow.conn.execute(sa.text("SELECT 1/0"))
+
+    with pytest.raises(sa.exc.DataError):
+        run_retrying(engine, 3, errors.InviteBusy, use_case)
+    assert calls == [1]

@@ -1,0 +1,267 @@
+"""Request schemas without HTTP: what each body accepts, and that the documented
+text patterns are exactly the rule."""
+
+from __future__ import annotations
+
+import re
+
+import marshmallow as ma
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.api.fields import Text
+from app.api.schemas import GroupCreateSchema, InviteCreateSchema, JoinSchema
+
+CONTROL = Text.default_error_messages["control"]
+
+
+def _errors(schema: ma.Schema, data: object) -> dict:
+    with pytest.raises(ma.ValidationError) as excinfo:
+        schema.load(data)
+    return excinfo.value.messages
+
+
+# --- InviteCreateSchema -------------------------------------------------------------
+
+
+def test_an_empty_invite_body_takes_every_default():
+    assert InviteCreateSchema().load({}) == {
+        "preset_role": "member",
+        "max_uses": 1,
+        "expires_in_hours": 24,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"preset_role": "admin", "max_uses": 100, "expires_in_hours": 168},
+        {"preset_role": "viewer", "max_uses": 1, "expires_in_hours": 1},
+        {"preset_role": "member"},
+        {"max_uses": 50},
+        {"expires_in_hours": 72},
+    ],
+)
+def test_valid_invite_bodies(body):
+    loaded = InviteCreateSchema().load(body)
+    assert loaded.items() >= body.items()
+    assert set(loaded) == {"preset_role", "max_uses", "expires_in_hours"}
+
+
+@pytest.mark.parametrize("value", ["5", 5.5, 5.0, True, False, None, [5], {"n": 5}])
+@pytest.mark.parametrize("field", ["max_uses", "expires_in_hours"])
+def test_integers_must_be_json_integers(field, value):
+    messages = _errors(InviteCreateSchema(), {field: value})
+    assert set(messages) == {field}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"max_uses": 0}, "Must be between 1 and 100."),
+        ({"max_uses": -1}, "Must be between 1 and 100."),
+        ({"max_uses": 101}, "Must be between 1 and 100."),
+        ({"max_uses": 10**30}, "Must be between 1 and 100."),
+        ({"expires_in_hours": 0}, "Must be between 1 and 168."),
+        ({"expires_in_hours": 169}, "Must be between 1 and 168."),
+    ],
+)
+def test_integer_ranges(body, message):
+    (field,) = body
+    assert _errors(InviteCreateSchema(), body) == {field: [message]}
+
+
+def test_integer_type_errors_say_so():
+    assert _errors(InviteCreateSchema(), {"max_uses": "5"}) == {"max_uses": ["Must be an integer."]}
+    assert _errors(InviteCreateSchema(), {"max_uses": True}) == {
+        "max_uses": ["Must be an integer."]
+    }
+
+
+@pytest.mark.parametrize("role", ["owner", "OWNER", "Owner", "Member", "ADMIN", "", "guest"])
+def test_preset_role_must_be_a_grantable_role(role):
+    assert _errors(InviteCreateSchema(), {"preset_role": role}) == {
+        "preset_role": ["Must be one of: admin, member, viewer."]
+    }
+
+
+@pytest.mark.parametrize("role", [None, 1, ["member"], {"role": "member"}])
+def test_preset_role_must_be_a_string(role):
+    assert set(_errors(InviteCreateSchema(), {"preset_role": role})) == {"preset_role"}
+
+
+@pytest.mark.parametrize(
+    "body", [{"foo": 1}, {"max_uses": 1, "group_id": "x"}, {"Max_Uses": 1}, {"code": "ABC"}]
+)
+def test_unknown_invite_fields_are_rejected(body):
+    messages = _errors(InviteCreateSchema(), body)
+    unknown = set(body) - {"max_uses"}
+    assert messages == {name: ["Unknown field."] for name in unknown}
+
+
+@pytest.mark.parametrize("body", [[], [{}], "x", 5, None, True])
+def test_an_invite_body_must_be_an_object(body):
+    assert _errors(InviteCreateSchema(), body) == {"_schema": ["Must be a JSON object."]}
+
+
+# --- GroupCreateSchema ----------------------------------------------------------------
+
+
+def test_group_names_are_trimmed():
+    loaded = GroupCreateSchema().load(
+        {"name": "  Smith Family \n", "description": " Us ", "icon_emoji": " 🏡 "}
+    )
+    assert loaded == {"name": "Smith Family", "description": "Us", "icon_emoji": "🏡"}
+
+
+@pytest.mark.parametrize("name", ["", " ", "   ", "\t\n", "\r\n  "])
+def test_blank_group_names_are_rejected(name):
+    assert _errors(GroupCreateSchema(), {"name": name}) == {"name": ["Must not be blank."]}
+
+
+def test_group_name_length_counts_the_characters_sent():
+    # Before trimming, so the OpenAPI document's maxLength is exactly the rule.
+    assert GroupCreateSchema().load({"name": "x" * 100})["name"] == "x" * 100
+    assert GroupCreateSchema().load({"name": " " + "é" * 98 + " "})["name"] == "é" * 98
+    assert GroupCreateSchema().load({"name": "🏡" * 100})["name"] == "🏡" * 100
+    for name in ("x" * 101, " " + "x" * 100, "x" * 99 + "  "):
+        assert _errors(GroupCreateSchema(), {"name": name}) == {
+            "name": ["Must be at most 100 characters."]
+        }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a\x00b",
+        "\x00",
+        "Smith\x07",
+        "\x1b[31mred",
+        "a\x7fb",
+        "a\x08b",
+        "a\x1fb",
+        "a\x85b",  # C1 control (NEL)
+        "a\x9bb",  # C1 CSI
+        "Smith\tFamily",  # a name is one line
+        "Smith\nFamily",
+        "Smith\r\nFamily",
+        "evil\u202egpj.exe",  # right-to-left override
+        "a\u2066b\u2069",  # isolates
+        "a\u200fb",  # right-to-left mark
+    ],
+)
+def test_control_and_direction_characters_are_rejected_in_names(name):
+    assert _errors(GroupCreateSchema(), {"name": name}) == {"name": [CONTROL]}
+
+
+@pytest.mark.parametrize("field", ["description", "icon_emoji"])
+@pytest.mark.parametrize("text", ["a\x00", "a\x1b[0m", "a\u202eb", "a\x85b"])
+def test_control_characters_are_rejected_in_every_text_field(field, text):
+    assert _errors(GroupCreateSchema(), {"name": "Family", field: text}) == {field: [CONTROL]}
+
+
+def test_descriptions_may_span_lines_but_icons_may_not():
+    text = "First line\n\tindented\r\nlast"
+    assert GroupCreateSchema().load({"name": "F", "description": text})["description"] == text
+    assert _errors(GroupCreateSchema(), {"name": "F", "icon_emoji": "a\nb"}) == {
+        "icon_emoji": [CONTROL]
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Smith Family", "Família Gonçalves", "שלום", "عائلة", "家族", "🏡 Home", "O'Brien & Co."],
+)
+def test_ordinary_names_in_any_script_are_accepted(name):
+    assert GroupCreateSchema().load({"name": name}) == {"name": name}
+
+
+def test_a_joined_emoji_is_not_a_control_character():
+    family = "👨\u200d👩\u200d👧"  # zero-width joiners are format characters, not controls
+    assert GroupCreateSchema().load({"name": family}) == {"name": family}
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({}, {"name": ["Missing data for required field."]}),
+        ({"name": None}, {"name": ["Field may not be null."]}),
+        ({"name": 123}, {"name": ["Not a valid string."]}),
+        ({"name": ["Family"]}, {"name": ["Not a valid string."]}),
+        ({"name": "Family", "owner": "me"}, {"owner": ["Unknown field."]}),
+    ],
+)
+def test_group_body_shape(body, errors):
+    assert _errors(GroupCreateSchema(), body) == errors
+
+
+def test_description_and_icon_limits():
+    ok = GroupCreateSchema().load(
+        {"name": "Family", "description": "d" * 500, "icon_emoji": "e" * 10}
+    )
+    assert len(ok["description"]) == 500
+    assert len(ok["icon_emoji"]) == 10
+    assert _errors(GroupCreateSchema(), {"name": "Family", "description": "d" * 501}) == {
+        "description": ["Must be at most 500 characters."]
+    }
+    assert _errors(GroupCreateSchema(), {"name": "Family", "icon_emoji": "e" * 11}) == {
+        "icon_emoji": ["Must be at most 10 characters."]
+    }
+
+
+def test_optional_group_fields_may_be_null_or_absent():
+    assert GroupCreateSchema().load({"name": "Family"}) == {"name": "Family"}
+    assert GroupCreateSchema().load(
+        {"name": "Family", "description": None, "icon_emoji": None}
+    ) == {"name": "Family", "description": None, "icon_emoji": None}
+
+
+def test_a_family_emoji_fits_the_icon_limit():
+    family = "👨\u200d👩\u200d👧\u200d👦"  # seven code points
+    assert GroupCreateSchema().load({"name": "F", "icon_emoji": family})["icon_emoji"] == family
+
+
+def test_join_code_must_be_a_string():
+    assert _errors(JoinSchema(), {"code": 5}) == {"code": ["Not a valid string."]}
+    assert _errors(JoinSchema(), {}) == {"code": ["Missing data for required field."]}
+    assert JoinSchema().load({"code": " abc 234 xyz "}) == {"code": " abc 234 xyz "}
+
+
+# --- the documented pattern is the rule --------------------------------------------------
+
+_TEXT_FIELDS = {
+    name: field
+    for name, field in GroupCreateSchema._declared_fields.items()
+    if isinstance(field, Text)
+}
+# Text drawn from the characters that matter: every kind of whitespace and
+# refused character, ordinary letters, emoji and their joiner, astral format
+# characters (which are allowed), and anything else at all.
+_INTERESTING = st.sampled_from(
+    list(" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u3000")
+    + list("\x00\x07\x1b\x7f\x9b\xad\u061c\u200b\u200d\u200e\u202e\u2066\ufeff")
+    + list("aZé家ש")
+    + ["🏡", "\U000e0067", "\U000110bd"]
+)
+_TEXT = st.lists(st.one_of(_INTERESTING, st.characters()), max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=st.sampled_from(sorted(_TEXT_FIELDS)), text=_TEXT)
+def test_text_is_accepted_exactly_when_it_matches_the_documented_pattern(field, text):
+    declared = _TEXT_FIELDS[field]
+    pattern = declared.metadata["pattern"]
+    # Short limits for the icon; the others are checked by length separately.
+    documented = re.fullmatch(pattern, text) is not None and len(text) <= declared.max_length
+    errors = GroupCreateSchema().validate({"name": "Family", field: text})
+    assert (not errors) is documented, (text, errors)
+
+
+@pytest.mark.parametrize("field", sorted(_TEXT_FIELDS))
+def test_text_patterns_mean_the_same_to_ecma_engines(field):
+    # Only \uXXXX escapes (no \p{..}, no astral escapes, no flags): ECMA-262
+    # without the u flag reads the class the way Python does.
+    pattern = _TEXT_FIELDS[field].metadata["pattern"]
+    assert pattern.isascii()
+    assert re.sub(r"\\u[0-9a-f]{4}|[\[\]^()?:*$-]", "", pattern) == "", pattern

@@ -1,7 +1,9 @@
 """Gunicorn settings, all overridable from the environment.
 
 With DATABASE_URL unset (and APP_ENV not production) the master starts the
-embedded PostgreSQL under .data/ once, before any worker forks; with
+embedded PostgreSQL under .data/ once, before any worker forks, and with
+RATELIMIT_STORAGE_URI unset the embedded Redis that every worker counts
+limits in (stopped on exit, and with the master if it dies); with
 MIGRATE_ON_START=1 it applies pending migrations first.
 """
 
@@ -28,14 +30,22 @@ control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _embedded = None
+_embedded_redis = None
 
 
 def on_starting(server):
-    global _embedded
-    from app.local import dev_jwt_secret, ensure_database_url
+    global _embedded, _embedded_redis
+    from app.config import memory_store_refusal
+    from app.local import dev_jwt_secret, ensure_database_url, ensure_limit_store_url
+
+    refusal = memory_store_refusal(os.environ.get("RATELIMIT_STORAGE_URI"), server.cfg.workers)
+    if refusal:
+        raise RuntimeError(refusal)  # gunicorn prints "Error: ..." and exits 1
 
     url, _embedded = ensure_database_url()
     os.environ["DATABASE_URL"] = url
+    store, _embedded_redis = ensure_limit_store_url()
+    os.environ["RATELIMIT_STORAGE_URI"] = store
 
     if not any(os.environ.get(k) for k in ("JWT_SECRET_KEY", "JWT_PUBLIC_KEY")):
         secret = dev_jwt_secret(create=True)
@@ -45,15 +55,6 @@ def on_starting(server):
                 "JWT_SECRET_KEY is unset: using the development secret in .data/; "
                 "`make token` signs with it"
             )
-
-    storage = os.environ.get("RATELIMIT_STORAGE_URI", "memory://") or "memory://"
-    if storage.startswith("memory://") and server.cfg.workers > 1:
-        server.log.warning(
-            "RATELIMIT_STORAGE_URI is memory://: each of the %d workers counts on its own, "
-            "so a client can get up to %d times each limit; use redis:// to share counters",
-            server.cfg.workers,
-            server.cfg.workers,
-        )
 
     if os.environ.get("MIGRATE_ON_START") == "1":
         from app.db import create_engine
@@ -65,3 +66,8 @@ def on_starting(server):
         finally:
             engine.dispose()
         server.log.info("migrations: %s", ", ".join(applied) or "up to date")
+
+
+def on_exit(server):
+    if _embedded_redis is not None:
+        _embedded_redis.stop()

@@ -17,6 +17,22 @@ DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
 
 
+LIMIT_STORE_SCHEMES = frozenset(
+    {"memory", "redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster"}
+)
+
+
+def memory_store_refusal(store: str | None, workers: int) -> str | None:
+    """Why ``memory://`` cannot be honoured with this many worker processes, if it cannot."""
+    if store and store.startswith("memory://") and workers > 1:
+        return (
+            f"RATELIMIT_STORAGE_URI=memory:// counts in each process: with {workers} workers "
+            f"every limit would be up to {workers} times looser than configured. Use one "
+            "worker (WEB_CONCURRENCY=1), redis://…, or leave it unset for the embedded Redis"
+        )
+    return None
+
+
 class ConfigError(RuntimeError):
     """The environment does not describe a service that can start."""
 
@@ -56,8 +72,13 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
         or DEFAULT_LOOKUP_LIMIT,
         "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT", "").strip() or DEFAULT_JOIN_LIMIT,
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
-        "RATELIMIT_KEY_PREFIX": "group-invites",
+        # None: unset. Under gunicorn the master then starts the embedded Redis
+        # (gunicorn.conf.py); a lone process (a script, the test client) counts
+        # in memory (``load``).
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or None,
+        "RATELIMIT_STORAGE_TIMEOUT_MS": _int(env, "RATELIMIT_STORAGE_TIMEOUT_MS", 50, minimum=1),
+        # Lets several deployments share one Redis without sharing counters.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "").strip() or "group-invites",
         # Tokens are issued elsewhere; this service only verifies them.
         "JWT_ALGORITHM": algorithm,
         "JWT_DECODE_ALGORITHMS": [algorithm],
@@ -80,6 +101,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     config = from_env()
     config.update(overrides or {})
     validate(config)
+    config["RATELIMIT_STORAGE_URI"] = config["RATELIMIT_STORAGE_URI"] or "memory://"
     local = local_base_url(config["HOST"], config["PORT"])
     config["APP_BASE_URL"] = (config["APP_BASE_URL"] or local).rstrip("/")
     return config
@@ -116,6 +138,17 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError("JWT_PUBLIC_KEY must be a public key (it looks like a private one)")
     if not config.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL is not set")
+    store = config.get("RATELIMIT_STORAGE_URI")
+    if store is None and config["APP_ENV"] == "production":
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI is required in production (redis://…, shared by every "
+            "replica): without it each process would count its own limits"
+        )
+    if store is not None and urlsplit(store).scheme not in LIMIT_STORE_SCHEMES:
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI must be redis://, rediss://, redis+unix://, "
+            f"redis+sentinel://, redis+cluster:// or memory://, not {store!r}"
+        )
     if config["APP_ENV"] == "production" and not config.get("APP_BASE_URL"):
         raise ConfigError("APP_BASE_URL is required in production (it makes invite_url)")
     if config.get("APP_BASE_URL") and not is_base_url(config["APP_BASE_URL"]):

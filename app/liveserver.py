@@ -9,12 +9,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,9 @@ _INHERITED_SETTINGS = (
     "JWT_DECODE_ISSUER",
     "JWT_DECODE_AUDIENCE",
     "TRUSTED_PROXY_COUNT",
+    "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX",
+    "APP_DATA_DIR",
 )
 
 
@@ -37,6 +42,7 @@ class Reply:
     status: int
     content_type: str
     body: object
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 def send(
@@ -45,20 +51,21 @@ def send(
     path: str,
     body: object = None,
     token: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    headers = {"Accept": "application/json"}
+    sent = {"Accept": "application/json", **(headers or {})}
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
+        sent["Content-Type"] = "application/json"
     if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=payload, headers=headers)
+        sent["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=payload, headers=sent)
     response = conn.getresponse()
     raw = response.read()
     content_type = response.getheader("Content-Type", "")
     parsed = json.loads(raw) if raw and content_type.startswith("application/json") else None
-    return Reply(response.status, content_type, parsed)
+    return Reply(response.status, content_type, parsed, dict(response.getheaders()))
 
 
 def free_port() -> int:
@@ -76,15 +83,24 @@ class LiveServer:
     port: int
     log_path: Path
     proc: subprocess.Popen
+    # Where the master keeps what it starts itself (the embedded Redis), removed on stop.
+    data_dir: Path | None = None
 
     def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(HOST, self.port, timeout=timeout)
 
-    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         """One request on its own connection."""
         conn = self.connection()
         try:
-            return send(conn, method, path, body, token)
+            return send(conn, method, path, body, token, headers)
         finally:
             conn.close()
 
@@ -92,14 +108,15 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def start(
@@ -110,6 +127,10 @@ def start(
     env = {k: v for k, v in os.environ.items() if k not in _INHERITED_SETTINGS}
     env.update(settings)
     env.update(HOST=HOST, PORT=str(port), WEB_CONCURRENCY=str(workers))
+    # A short private path: a unix socket's path must fit in 107 bytes.
+    data_dir = None if "APP_DATA_DIR" in settings else Path(tempfile.mkdtemp(prefix="invites-"))
+    if data_dir is not None:
+        env["APP_DATA_DIR"] = str(data_dir)
     env.setdefault("LOG_LEVEL", "INFO")  # the "Booting worker" lines say when all are up
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -120,11 +141,12 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = LiveServer(port, log_path, proc)
+    server = LiveServer(port, log_path, proc, data_dir)
     deadline = time.monotonic() + startup_timeout
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            server.stop()
             raise ServerFailed(f"gunicorn exited with {proc.returncode}:\n{server.log()}")
         conn = server.connection(timeout=2)
         try:

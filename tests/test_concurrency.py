@@ -18,8 +18,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from app.liveserver import LiveServer, Reply, send
-from tests.helpers import JWT_SECRET, make_token, serving
+from app.liveserver import LiveServer, Reply
+from tests.helpers import JWT_SECRET, fire_together, make_token, scalar, serving
 
 pytestmark = pytest.mark.slow
 
@@ -41,40 +41,9 @@ def server(database_url, engine, tmp_path_factory):
         "JOIN_RATE_LIMIT": "100000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE_INVITES),
-        "RATELIMIT_STORAGE_URI": "memory://",
     }
     with serving(settings, log_path, workers=WORKERS, startup_timeout=STARTUP_TIMEOUT) as srv:
         yield srv
-
-
-def fire_together(srv: LiveServer, calls: list[tuple]) -> list[Reply]:
-    """Send every (method, path, body, token) call from its own thread and
-    connection, all released at once by a barrier; the replies in call order."""
-    barrier = threading.Barrier(len(calls))
-    replies: list[Reply | None] = [None] * len(calls)
-    failures: list[BaseException] = []
-
-    def client(index: int) -> None:
-        method, path, body, token = calls[index]
-        conn = srv.connection()
-        try:
-            conn.connect()  # connected before the barrier: only the request races
-            barrier.wait(timeout=REQUEST_TIMEOUT)
-            replies[index] = send(conn, method, path, body, token)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            failures.append(exc)
-            barrier.abort()
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=REQUEST_TIMEOUT * 2)
-    assert not any(t.is_alive() for t in threads), "a client thread never finished"
-    assert not failures, f"client errors: {failures!r}"
-    return replies  # type: ignore[return-value]
 
 
 def assert_error(reply: Reply, status: int, code: str) -> None:
@@ -106,11 +75,6 @@ def create_invite(srv: LiveServer, token: str, group_id: str, **body) -> dict:
     reply = srv.call("POST", f"/api/v1/groups/{group_id}/invites", body, token)
     assert reply.status == 201, reply
     return reply.body
-
-
-def scalar(engine: sa.Engine, statement: str, **params):
-    with engine.connect() as conn:
-        return conn.execute(sa.text(statement), params).scalar_one()
 
 
 def test_server_answers_with_the_error_envelope(server):

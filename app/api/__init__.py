@@ -10,9 +10,8 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.api import auth, docs_assets, errors, groups, invites, ops, request_log
+from app.api import auth, docs_assets, errors, groups, invites, limiter, ops, request_log
 from app.api.base import Api
-from app.api.limiter import limiter
 from app.api.paths import register_converters
 
 API_DESCRIPTION = (

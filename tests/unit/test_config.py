@@ -9,7 +9,12 @@ from app.config import ConfigError
 
 SECRET = "s" * 32
 VALID_ENV = {"DATABASE_URL": "postgresql://db.example/invites", "JWT_SECRET_KEY": SECRET}
-PRODUCTION_ENV = {**VALID_ENV, "APP_ENV": "production", "APP_BASE_URL": "https://app.example"}
+PRODUCTION_ENV = {
+    **VALID_ENV,
+    "APP_ENV": "production",
+    "APP_BASE_URL": "https://app.example",
+    "RATELIMIT_STORAGE_URI": "redis://cache.example:6379/0",
+}
 
 
 def _public_key_pem(algorithm: str) -> str:
@@ -36,7 +41,7 @@ def test_defaults_from_an_empty_environment():
     assert cfg["TRUSTED_PROXY_COUNT"] == 0
     assert cfg["INVITE_LOOKUP_RATE_LIMIT"] == "30/minute"
     assert cfg["JOIN_RATE_LIMIT"] == "10/minute"
-    assert cfg["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert cfg["RATELIMIT_STORAGE_URI"] is None  # the embedded Redis under gunicorn
     assert cfg["JWT_ALGORITHM"] == "HS256"
     assert cfg["JWT_DECODE_ALGORITHMS"] == ["HS256"]
     assert cfg["JWT_SECRET_KEY"] is None
@@ -109,7 +114,14 @@ def test_a_public_key_configuration_is_accepted(algorithm):
     }
     config.validate(config.from_env(env))
     config.validate(
-        config.from_env({**env, "APP_ENV": "production", "APP_BASE_URL": "https://a.example"})
+        config.from_env(
+            {
+                **env,
+                "APP_ENV": "production",
+                "APP_BASE_URL": "https://a.example",
+                "RATELIMIT_STORAGE_URI": "redis://cache:6379",
+            }
+        )
     )
 
 
@@ -145,6 +157,9 @@ def test_a_public_key_configuration_is_accepted(algorithm):
         ({**VALID_ENV, "APP_BASE_URL": "https://invites.example/\x00"}, "APP_BASE_URL"),
         ({**VALID_ENV, "APP_BASE_URL": "https://invités.example"}, "APP_BASE_URL"),
         ({**PRODUCTION_ENV, "APP_BASE_URL": "/join"}, "APP_BASE_URL"),
+        ({**PRODUCTION_ENV, "RATELIMIT_STORAGE_URI": ""}, "RATELIMIT_STORAGE_URI is required"),
+        ({**VALID_ENV, "RATELIMIT_STORAGE_URI": "memcached://m:11211"}, "RATELIMIT_STORAGE_URI"),
+        ({**VALID_ENV, "RATELIMIT_STORAGE_URI": "cache:6379"}, "RATELIMIT_STORAGE_URI"),
     ],
 )
 def test_insecure_or_broken_configurations_are_refused(env, message):
@@ -201,3 +216,24 @@ def test_a_private_key_is_not_accepted_as_the_public_key():
     )
     with pytest.raises(ConfigError, match="must be a public key"):
         validate(config)
+
+
+@pytest.mark.parametrize(
+    "store", ["redis://cache:6379/0", "rediss://cache:6380", "redis+unix:///run/redis.sock"]
+)
+def test_shared_limit_stores_are_accepted_anywhere(store):
+    config.validate(config.from_env({**PRODUCTION_ENV, "RATELIMIT_STORAGE_URI": store}))
+    assert config.memory_store_refusal(store, workers=8) is None
+
+
+def test_the_memory_store_is_refused_with_more_than_one_worker():
+    assert config.memory_store_refusal("memory://", workers=1) is None
+    assert config.memory_store_refusal(None, workers=4) is None  # the embedded Redis
+    refusal = config.memory_store_refusal("memory://", workers=4)
+    assert "4 times looser" in refusal
+    assert "WEB_CONCURRENCY=1" in refusal
+
+
+def test_a_lone_process_counts_in_memory_when_no_store_is_set():
+    loaded = config.load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_KEY": SECRET})
+    assert loaded["RATELIMIT_STORAGE_URI"] == "memory://"

@@ -11,6 +11,8 @@ class ApiError(Exception):
     status = 500
     code = "internal_error"
     message = "An unexpected error occurred."
+    # Seconds a client should wait before trying again, sent as Retry-After.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, details: list[dict] | None = None):
         super().__init__(message or self.message)
@@ -98,6 +100,19 @@ class AlreadyMember(ApiError):
     message = "You are already a member of this group."
 
 
+class IdempotencyKeyInUse(ApiError):
+    status = 409
+    code = "idempotency_key_in_use"
+    message = "A request with this Idempotency-Key is still being processed; retry shortly."
+    retry_after = 1
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different request."
+
+
 class InviteLimitReached(ApiError):
     status = 409
     code = "invite_limit_reached"
@@ -132,6 +147,7 @@ class ServiceUnavailable(ApiError):
     status = 503
     code = "service_unavailable"
     message = "The service is temporarily unavailable; try again shortly."
+    retry_after = 5
 
 
 class InviteBusy(ServiceUnavailable):

@@ -37,9 +37,14 @@ PUBLIC: list = []
 # Besides these, an operation with a body may answer 413/415, one that reads
 # the database 503, and any 500; the document must say so.
 CONTRACT = {
-    "createGroup": ("post", "/api/v1/groups", {201, 400, 401}, BEARER),
+    "createGroup": ("post", "/api/v1/groups", {201, 400, 401, 409, 422}, BEARER),
     "getGroup": ("get", "/api/v1/groups/{group_id}", {200, 400, 401, 404}, BEARER),
-    "joinGroup": ("post", "/api/v1/groups/join", {200, 400, 401, 404, 409, 410, 429}, BEARER),
+    "joinGroup": (
+        "post",
+        "/api/v1/groups/join",
+        {200, 400, 401, 404, 409, 410, 422, 429},
+        BEARER,
+    ),
     "listInvites": (
         "get",
         "/api/v1/groups/{group_id}/invites",
@@ -49,7 +54,7 @@ CONTRACT = {
     "createInvite": (
         "post",
         "/api/v1/groups/{group_id}/invites",
-        {201, 400, 401, 403, 404, 409},
+        {201, 400, 401, 403, 404, 409, 422},
         BEARER,
     ),
     "getInvite": (
@@ -75,6 +80,8 @@ CONTRACT = {
     "getReadiness": ("get", "/readyz", {200, 503}, PUBLIC),
 }
 WITH_BODY = {"createGroup", "joinGroup", "createInvite"}
+# The contract's "Retries": these take an Idempotency-Key.
+KEYED = WITH_BODY
 WITHOUT_DATABASE = {"getHealth"}
 TAGS = {
     "groups": {"createGroup", "getGroup", "joinGroup"},
@@ -92,12 +99,16 @@ TAGS = {
 ERROR_CODES = {
     ("joinGroup", 400): {"invalid_code", "validation_error"},
     ("joinGroup", 404): {"invite_not_found"},
-    ("joinGroup", 409): {"already_member"},
+    ("joinGroup", 409): {"already_member", "idempotency_key_in_use"},
+    ("joinGroup", 422): {"idempotency_key_reused"},
+    ("createGroup", 409): {"idempotency_key_in_use"},
+    ("createGroup", 422): {"idempotency_key_reused"},
+    ("createInvite", 422): {"idempotency_key_reused"},
     ("joinGroup", 410): {"invite_expired", "invite_exhausted"},
     ("joinGroup", 429): {"rate_limited"},
     ("createInvite", 403): {"forbidden", "preset_role_not_allowed"},
     ("createInvite", 404): {"group_not_found"},
-    ("createInvite", 409): {"invite_limit_reached"},
+    ("createInvite", 409): {"invite_limit_reached", "idempotency_key_in_use"},
     ("getGroup", 404): {"group_not_found"},
     ("listInvites", 403): {"forbidden"},
     ("getInvite", 404): {"group_not_found", "invite_not_found"},
@@ -290,10 +301,18 @@ def test_each_operation_declares_the_headers_it_sends(document, operation_id):
         429: {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"},
         503: {"Retry-After"},
     }
+    if operation_id in KEYED:
+        promised[409] = {"Retry-After"}  # with idempotency_key_in_use
+    replayable = {200, 201, 404, 409, 410} if operation_id in KEYED else set()
     for status, response in responses.items():
         headers = dict(response.get("headers", {}))
         # Every response, whatever its status, names the request in the logs.
         assert headers.pop("X-Request-ID") == {"$ref": "#/components/headers/X-Request-ID"}
+        replayed = headers.pop("Idempotent-Replayed", None)
+        if int(status) in replayable:
+            assert replayed == {"$ref": "#/components/headers/Idempotent-Replayed"}, status
+        else:
+            assert replayed is None, (operation_id, status)
         assert set(headers) == promised.get(int(status), set()), (operation_id, status)
         for name, header in headers.items():
             assert header["schema"]["type"] in {"string", "integer"}, name
@@ -301,7 +320,8 @@ def test_each_operation_declares_the_headers_it_sends(document, operation_id):
         for name in promised.get(int(status), set()) & {"Location", "WWW-Authenticate"}:
             assert headers[name]["required"] is True
         if "Retry-After" in headers:
-            assert headers["Retry-After"]["required"] is True
+            # On a 409 only idempotency_key_in_use carries it.
+            assert headers["Retry-After"]["required"] is (int(status) != 409)
             assert headers["Retry-After"]["schema"]["type"] == "integer"
 
 
@@ -333,10 +353,35 @@ def test_validation_error_examples_show_details_as_the_service_sends_them(docume
             assert value["message"] == summarise(value["details"]), operation_id
 
 
-def test_no_operation_documents_a_422(document):
+def test_the_only_422_is_a_reused_idempotency_key(document):
     # Validation failures are 400 here, never flask-smorest's default 422.
     for operation_id, (_method, _path, operation) in operations(document).items():
-        assert "422" not in operation["responses"], operation_id
+        if operation_id in KEYED:
+            assert operation["responses"]["422"]["x-error-codes"] == ["idempotency_key_reused"]
+        else:
+            assert "422" not in operation["responses"], operation_id
+
+
+def test_the_keyed_operations_take_an_idempotency_key(document):
+    parameter = document["components"]["parameters"]["IdempotencyKey"]
+    assert (parameter["in"], parameter["name"], parameter["required"]) == (
+        "header",
+        "Idempotency-Key",
+        False,
+    )
+    pattern = re.compile(parameter["schema"]["pattern"])
+    for accepted in ("k", "8e03978e-40d5-43e8-bc93-6894a57f9324", "a b", "~" * 255, '"q"'):
+        assert pattern.match(accepted), accepted
+    quoted_255 = '"' + '\\"' * 255 + '"'
+    assert pattern.match(quoted_255)
+    assert len(quoted_255) <= parameter["schema"]["maxLength"]
+    for refused in ("", " k", "k ", "~" * 256, '"', '"unterminated', '"a"b"', "é", "a\tb\n"):
+        assert not pattern.match(refused), refused
+    ref = {"$ref": "#/components/parameters/IdempotencyKey"}
+    for operation_id, (_method, _path, operation) in operations(document).items():
+        assert (ref in operation.get("parameters", [])) is (operation_id in KEYED), operation_id
+    replayed = document["components"]["headers"]["Idempotent-Replayed"]
+    assert replayed["schema"] == {"type": "string", "enum": ["true"]}
 
 
 # --- security ---------------------------------------------------------------------------

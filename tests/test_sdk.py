@@ -311,3 +311,36 @@ def test_rate_limits_reach_the_caller_as_typed_errors_with_retry_after(sdk, call
             break
     error_of(sdk, response, 429, "rate_limited")
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_a_retry_with_an_idempotency_key_is_replayed_through_the_client(sdk, callers):
+    m = sdk.models
+    owner = callers.person("Keyed Owner")
+    key = f"sdk-{uuid.uuid4()}"
+    body = m.GroupCreate(name="Keyed Family")
+    first = sdk.create_group.sync_detailed(client=owner.client, body=body, idempotency_key=key)
+    again = sdk.create_group.sync_detailed(client=owner.client, body=body, idempotency_key=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.parsed.id == first.parsed.id
+    assert again.headers["Location"] == first.headers["Location"]
+
+    other = sdk.create_group.sync_detailed(
+        client=owner.client, body=m.GroupCreate(name="Another"), idempotency_key=key
+    )
+    error_of(sdk, other, 422, "idempotency_key_reused")
+
+    invite = sdk.create_invite.sync(
+        first.parsed.id, client=owner.client, body=m.InviteCreate(), idempotency_key=f"i-{key}"
+    )
+    joiner = callers.person("Keyed Joiner")
+    joins = [
+        sdk.join_group.sync_detailed(
+            client=joiner.client, body=m.Join(invite.code), idempotency_key=f"j-{key}"
+        )
+        for _ in range(2)
+    ]
+    assert [j.status_code for j in joins] == [200, 200]
+    assert joins[1].headers["Idempotent-Replayed"] == "true"
+    assert joins[1].parsed.membership.id == joins[0].parsed.membership.id

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 
 from app import unit_of_work
 from app.unit_of_work import UnitOfWork
@@ -23,17 +23,9 @@ def get_engine() -> sa.Engine:
 def run(
     use_case: Callable[Concatenate[UnitOfWork, P], T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """``use_case(uow, *args, **kwargs)`` in one transaction, committed when it returns."""
+    """``use_case(uow, *args, **kwargs)`` in the request's unit of work when the view
+    runs in one (``app.api.idempotency``), else in its own, committed when it returns."""
+    uow = g.get("uow")
+    if uow is not None:
+        return use_case(uow, *args, **kwargs)
     return unit_of_work.run(get_engine(), use_case, *args, **kwargs)
-
-
-def run_retrying(
-    attempts: int,
-    give_up: Callable[[], Exception],
-    use_case: Callable[Concatenate[UnitOfWork, P], T],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """``run``, tried up to ``attempts`` times (see ``unit_of_work.run_retrying``)."""
-    return unit_of_work.run_retrying(get_engine(), attempts, give_up, use_case, *args, **kwargs)

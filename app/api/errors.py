@@ -50,8 +50,8 @@ def envelope(status: int, code: str, message: str, details: list | None = None):
 
 def error_response(error: ApiError):
     response = envelope(error.status, error.code, error.message, error.details)
-    if error.status == 503:
-        response.headers["Retry-After"] = "5"
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

@@ -8,16 +8,19 @@ from flask.views import MethodView
 from app import errors
 from app.api.auth import current_actor
 from app.api.base import Blueprint
-from app.api.database import run, run_retrying
+from app.api.database import run
+from app.api.idempotency import idempotent
 from app.api.limiter import join_limit, limiter, user_key
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
     CODE_NOT_FOUND,
     GROUP_NOT_FOUND,
-    INVALID_BODY,
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENCY_KEY,
     INVALID_CODE,
     INVALID_ID,
+    INVALID_KEYED_BODY,
     LOCATION,
     UNAUTHORIZED,
     UNAVAILABLE,
@@ -46,10 +49,17 @@ _GROUP_LINKS = {
 class Groups(MethodView):
     decorators = AUTHENTICATED
 
+    @idempotent()
     @blp.arguments(GroupCreateSchema)
     @blp.response(201, GroupSchema, headers=LOCATION, description="The new group.")
-    @blp.doc(operationId="createGroup", responses={201: {"links": _GROUP_LINKS}})
-    @documents_errors(blp, INVALID_BODY, UNAUTHORIZED, *BODY_ERRORS, UNAVAILABLE)
+    @blp.doc(
+        operationId="createGroup",
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: {"links": _GROUP_LINKS}},
+    )
+    @documents_errors(
+        blp, INVALID_KEYED_BODY, UNAUTHORIZED, *IDEMPOTENCY_ERRORS, *BODY_ERRORS, UNAVAILABLE
+    )
     def post(self, body):
         """Create a group; the caller becomes its owner"""
         group = run(group_service.create_group, current_actor(), **body)
@@ -73,16 +83,22 @@ class Join(MethodView):
     decorators = AUTHENTICATED
 
     @limiter.limit(join_limit, key_func=user_key)
+    @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy)
     @blp.arguments(JoinSchema)
     @blp.response(200, JoinResultSchema, description="The caller is now a member.")
-    @blp.doc(operationId="joinGroup")
+    @blp.doc(operationId="joinGroup", parameters=[IDEMPOTENCY_KEY])
     @documents_errors(
         blp,
         INVALID_CODE,
-        (errors.ValidationFailed, "The body is malformed (`code` missing or not a string)."),
+        (
+            errors.ValidationFailed,
+            "The body is malformed (`code` missing or not a string), "
+            "or the `Idempotency-Key` header is.",
+        ),
         UNAUTHORIZED,
         CODE_NOT_FOUND,
         (errors.AlreadyMember, "The caller is in the group already; no use is taken."),
+        *IDEMPOTENCY_ERRORS,
         (errors.InviteExpired, "The invite has expired."),
         (errors.InviteExhausted, "Every use of the invite has been taken."),
         *BODY_ERRORS,
@@ -95,10 +111,4 @@ class Join(MethodView):
         The use is taken and the membership created in one transaction: however
         many requests race, exactly `max_uses` of them succeed.
         """
-        return run_retrying(
-            invite_service.JOIN_ATTEMPTS,
-            errors.InviteBusy,
-            invite_service.join_group,
-            current_actor(),
-            body["code"],
-        )
+        return run(invite_service.join_group, current_actor(), body["code"])

@@ -9,6 +9,7 @@ from app import errors
 from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import run
+from app.api.idempotency import idempotent
 from app.api.limiter import limiter, lookup_limit
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
@@ -16,9 +17,11 @@ from app.api.responses import (
     CODE_NOT_FOUND,
     FORBIDDEN,
     GROUP_NOT_FOUND,
-    INVALID_BODY,
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENCY_KEY,
     INVALID_CODE,
     INVALID_ID,
+    INVALID_KEYED_BODY,
     INVITE_NOT_FOUND,
     LOCATION,
     UNAUTHORIZED,
@@ -63,17 +66,23 @@ def _with_url(invite: dict) -> dict:
 class GroupInvites(MethodView):
     decorators = AUTHENTICATED
 
+    @idempotent()
     @blp.arguments(InviteCreateSchema, required=False)
     @blp.response(201, InviteSchema, headers=LOCATION, description="The new invite.")
-    @blp.doc(operationId="createInvite", responses={201: {"links": _INVITE_LINKS}})
+    @blp.doc(
+        operationId="createInvite",
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: {"links": _INVITE_LINKS}},
+    )
     @documents_errors(
         blp,
-        INVALID_BODY,
+        INVALID_KEYED_BODY,
         UNAUTHORIZED,
         FORBIDDEN,
         (errors.PresetRoleNotAllowed, "An admin asked for an `admin` invite; only the owner may."),
         GROUP_NOT_FOUND,
         (errors.InviteLimitReached, "MAX_ACTIVE_INVITES_PER_GROUP active invites exist."),
+        *IDEMPOTENCY_ERRORS,
         *BODY_ERRORS,
         UNAVAILABLE,
     )

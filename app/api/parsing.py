@@ -92,6 +92,8 @@ def read_body(req: flask.Request) -> bytes:
     codings = [c.strip().lower() for c in req.headers.get("Transfer-Encoding", "").split(",")]
     if codings == [""]:
         return req.get_data(cache=True)
+    if _BODY in req.environ:
+        return req.environ[_BODY]  # read already (the Idempotency-Key fingerprint)
     if codings != ["chunked"]:
         # e.g. "gzip, chunked": the server de-chunks but does not decompress.
         raise UnsupportedMediaType("Only the chunked transfer coding is supported.")
@@ -100,7 +102,11 @@ def read_body(req: flask.Request) -> bytes:
     body = stream.read() if limit is None else stream.read(limit + 1)
     if limit is not None and len(body) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    req.environ[_BODY] = body
     return body
+
+
+_BODY = "app.chunked_body"
 
 
 class Parser(FlaskParser):

@@ -22,6 +22,13 @@ _HEADERS = {
         "X-RateLimit-Remaining": _header("Always 0 on this response.", type_="integer"),
         "X-RateLimit-Reset": _header("When the window resets, in Unix seconds.", type_="integer"),
     },
+    409: {
+        "Retry-After": _header(
+            "Seconds to wait before retrying (with `idempotency_key_in_use`).",
+            required=False,
+            type_="integer",
+        )
+    },
     503: {"Retry-After": _RETRY_AFTER},
 }
 LOCATION = {"Location": _header("The path of the new resource.")}
@@ -32,6 +39,10 @@ Declared = type[errors.ApiError] | tuple[type[errors.ApiError], str]
 # Declarations shared by several views.
 INVALID_ID = (errors.ValidationFailed, "A path id is not a UUID.")
 INVALID_BODY = (errors.ValidationFailed, "The body or a path id is malformed.")
+INVALID_KEYED_BODY = (
+    errors.ValidationFailed,
+    "The body, a path id or the `Idempotency-Key` header is malformed.",
+)
 INVALID_CODE = (errors.InvalidCode, "The code can never be an invite code.")
 UNAUTHORIZED = (errors.Unauthorized, "Missing, malformed, expired or wrongly signed token.")
 FORBIDDEN = (errors.Forbidden, "The caller is a member or viewer; only owners and admins may.")
@@ -43,6 +54,16 @@ BODY_ERRORS = (
     (errors.UnsupportedMediaType, "A body that is not `application/json`."),
 )
 UNAVAILABLE = (errors.ServiceUnavailable, "The database is unreachable or overloaded.")
+# The operations that take an Idempotency-Key: the parameter (a component the
+# spec plugin declares) and what a key can answer.
+IDEMPOTENCY_KEY = "IdempotencyKey"
+IDEMPOTENCY_ERRORS = (
+    (
+        errors.IdempotencyKeyInUse,
+        "A request with this `Idempotency-Key` is still in progress; see `Retry-After`.",
+    ),
+    (errors.IdempotencyKeyReused, "This `Idempotency-Key` answered a different request."),
+)
 _INTERNAL = (errors.ApiError, "A bug. The body never carries details; the log has them.")
 
 

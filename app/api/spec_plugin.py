@@ -3,6 +3,8 @@
 - Enums used by several schemas become one named component each, so a
   generated client has one ``Role`` type rather than one per field.
 - Every response declares ``X-Request-ID`` (``app.api.request_log``).
+- ``Idempotency-Key`` is one parameter component, and the responses of an
+  operation that takes it which can be replayed declare ``Idempotent-Replayed``.
 - Responses are listed in status order, so the document reads and diffs
   predictably.
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from app.api.idempotency import HEADER, KEY_PATTERN, OUTCOMES, REPLAYED_HEADER
 from app.api.request_log import REQUEST_ID_PATTERN
+from app.api.responses import IDEMPOTENCY_KEY
 from app.api.schemas import INVITE_STATUSES, PRESET_ROLES, ROLES
 
 NAMED_ENUMS = {
@@ -40,6 +44,33 @@ REQUEST_ID_HEADER = {
 }
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "description": (
+        "Makes a retry safe. A repeat of the same key with the same request (method, path, "
+        "body) within 24 hours returns the first response, with `Idempotent-Replayed: true`, "
+        "without doing the work again; the same key with another request is "
+        "`422 idempotency_key_reused`; a repeat while the first is still being processed is "
+        "`409 idempotency_key_in_use`. Keys belong to the caller: another user's identical "
+        "key is another key. A request that fails (refused input, 5xx) leaves no key behind. "
+        "1 to 255 printable ASCII characters, or the same as a quoted string "
+        '(`"..."`, as the IETF httpapi draft writes it).'
+    ),
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": KEY_PATTERN},
+    "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+}
+REPLAYED_HEADER_DOC = {
+    "description": (
+        "`true` on the stored response to an earlier request with the same `Idempotency-Key`; "
+        "absent otherwise."
+    ),
+    "required": False,
+    "schema": {"type": "string", "enum": ["true"]},
+}
+# What a keyed request can replay: its success, and the outcomes the work decided.
+_REPLAYABLE = {"200", "201"} | {str(outcome.status) for outcome in OUTCOMES}
+
+
 def _named_enum(_converter, _field, ret: dict, **_kwargs) -> dict:
     """A field property whose enum is a named one becomes a reference to it.
 
@@ -62,6 +93,10 @@ class DocumentPlugin(BasePlugin):
     def init_spec(self, spec: APISpec) -> None:
         super().init_spec(spec)
         spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
+        spec.components.header(REPLAYED_HEADER, REPLAYED_HEADER_DOC)
+        spec.components.parameter(
+            IDEMPOTENCY_KEY, "header", {"name": HEADER, **IDEMPOTENCY_KEY_PARAMETER}
+        )
         for name, (values, description) in NAMED_ENUMS.items():
             spec.components.schema(
                 name, {"type": "string", "enum": list(values), "description": description}
@@ -72,10 +107,13 @@ class DocumentPlugin(BasePlugin):
     def operation_helper(self, path=None, operations=None, **kwargs) -> None:
         for operation in (operations or {}).values():
             responses = sorted(operation.get("responses", {}).items(), key=lambda r: str(r[0]))
-            for _status, response in responses:
-                if isinstance(response, dict):
-                    response.setdefault("headers", {})["X-Request-ID"] = {
-                        "$ref": "#/components/headers/X-Request-ID"
-                    }
+            keyed = IDEMPOTENCY_KEY in operation.get("parameters", ())
+            for status, response in responses:
+                if not isinstance(response, dict):
+                    continue
+                headers = response.setdefault("headers", {})
+                if keyed and str(status) in _REPLAYABLE:
+                    headers[REPLAYED_HEADER] = {"$ref": f"#/components/headers/{REPLAYED_HEADER}"}
+                headers["X-Request-ID"] = {"$ref": "#/components/headers/X-Request-ID"}
             if responses:
                 operation["responses"] = dict(responses)

@@ -20,5 +20,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         statement_timeout_ms=app.config["DB_STATEMENT_TIMEOUT_MS"],
         pool_timeout_s=app.config["DB_POOL_TIMEOUT_S"],
     )
+    app.extensions["db_availability"] = db.Availability(app.extensions["db_engine"])
     api.init_app(app)
     return app

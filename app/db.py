@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
+
+from app.logs import OutageLog
+
+log = logging.getLogger("app.db")
 
 
 def create_engine(
@@ -41,3 +47,51 @@ def create_engine(
             "keepalives_count": 3,
         },
     )
+
+
+def describe(url: sa.URL) -> str:
+    """Where the database is, for a log line: ``postgresql db.internal:5432/invites``."""
+    host = url.host or url.query.get("host") or "localhost"
+    if isinstance(host, tuple):
+        host = host[0]
+    where = host if str(host).startswith("/") else f"{host}:{url.port or 5432}"
+    return f"postgresql {where}/{url.database or ''}"
+
+
+# SQLSTATE classes that mean the server cannot be reached or will not serve:
+# connection exceptions, insufficient resources, operator intervention (shutdown).
+_UNREACHABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+class Availability:
+    """Whether this process reaches its database, said once each way.
+
+    The HTTP layer reports each database failure it answers 503 for; the
+    first of an outage logs one warning with where and why. The first
+    connection taken from the pool afterwards (pre-pinged, so it works)
+    logs one line that the outage is over.
+    """
+
+    def __init__(self, engine: sa.Engine):
+        self.outage = OutageLog(
+            "database",
+            describe(engine.url),
+            meanwhile="answering 503 until it returns",
+            after="serving again",
+        )
+        sa.event.listen(engine, "checkout", self._checked_out)
+
+    def _checked_out(self, *_args) -> None:
+        self.outage.ended()
+
+    def failed(self, error: Exception) -> None:
+        orig = getattr(error, "orig", None) or error
+        pgcode = getattr(orig, "pgcode", None)
+        if isinstance(error, sa.exc.TimeoutError):
+            log.warning("no pooled database connection came free in time: answering 503")
+        elif pgcode is None or pgcode.startswith(_UNREACHABLE_SQLSTATES):
+            self.outage.began(orig)
+        else:  # the server answered: a statement timeout, say
+            log.warning(
+                "database error %s (SQLSTATE %s): answering 503", type(orig).__name__, pgcode
+            )

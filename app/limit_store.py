@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
 
-log = logging.getLogger("app.limits")
+from app.logs import OutageLog
 
 SCHEME = "failopen"
 
@@ -54,8 +54,14 @@ class FailOpenStorage(Storage, MovingWindowSupport):
         self.local = MemoryStorage()
         self.probe_interval = probe_interval
         self._lock = threading.Lock()
-        self._down_since: float | None = None
         self._next_probe = 0.0
+        self.outage = OutageLog(
+            "rate-limit store",
+            describe(backend),
+            meanwhile="counting per process until it returns",
+            after="counting is shared again",
+            logger=logging.getLogger("app.limits"),
+        )
         self._failures = (*_as_tuple(self.shared.base_exceptions), OSError)
 
     @property
@@ -65,10 +71,10 @@ class FailOpenStorage(Storage, MovingWindowSupport):
     @property
     def is_shared(self) -> bool:
         """Whether counting is shared right now (False while Redis is away)."""
-        return self._down_since is None
+        return not self.outage.is_down
 
     def _try_shared(self) -> bool:
-        if self._down_since is None:
+        if not self.outage.is_down:
             return True
         with self._lock:
             now = time.monotonic()
@@ -90,29 +96,11 @@ class FailOpenStorage(Storage, MovingWindowSupport):
 
     def _went_away(self, exc: BaseException) -> None:
         with self._lock:
-            first = self._down_since is None
-            if first:
-                self._down_since = time.monotonic()
             self._next_probe = time.monotonic() + self.probe_interval
-        if first:
-            log.warning(
-                "rate-limit store unreachable (%s: %s: %s): counting per process until it returns",
-                describe(self.backend),
-                type(exc).__name__,
-                str(exc).splitlines()[0][:200] if str(exc) else "no detail",
-            )
+        self.outage.began(exc)
 
     def _came_back(self) -> None:
-        if self._down_since is None:
-            return
-        with self._lock:
-            down_since, self._down_since = self._down_since, None
-        if down_since is not None:
-            log.warning(
-                "rate-limit store reachable again (%s) after %.1f s: counting is shared again",
-                describe(self.backend),
-                time.monotonic() - down_since,
-            )
+        self.outage.ended()
 
     # limits' Storage and MovingWindowSupport, each to whichever store is in use.
 

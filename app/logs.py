@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 
 from app.codes import mask_code
 
@@ -33,3 +35,52 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
+
+
+class OutageLog:
+    """One warning when a dependency stops answering, one line when it answers again.
+
+    Per process: every request in between is answered without a word here
+    (its own request line carries its error code), so an outage costs two
+    log lines per worker rather than a traceback per request.
+    """
+
+    def __init__(self, what: str, where: str, *, meanwhile: str, after: str, logger=None):
+        self.what, self.where = what, where
+        self.meanwhile, self.after = meanwhile, after
+        self.log = logger or logging.getLogger("app.outages")
+        self._lock = threading.Lock()
+        self._since: float | None = None
+
+    @property
+    def is_down(self) -> bool:
+        return self._since is not None
+
+    def began(self, error: BaseException) -> None:
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = time.monotonic()
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else "no detail"
+        self.log.warning(
+            "%s unreachable (%s: %s: %s): %s",
+            self.what,
+            self.where,
+            type(error).__name__,
+            reason,
+            self.meanwhile,
+        )
+
+    def ended(self) -> None:
+        if self._since is None:
+            return
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            self.log.warning(
+                "%s reachable again (%s) after %.1f s: %s",
+                self.what,
+                self.where,
+                time.monotonic() - since,
+                self.after,
+            )

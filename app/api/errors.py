@@ -43,6 +43,7 @@ def envelope(status: int, code: str, message: str, details: list | None = None):
         body["details"] = details
     response = jsonify(body)
     response.status_code = status
+    g.error_code = code  # for the request's log line
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
@@ -96,12 +97,9 @@ def http_error_response(error: HTTPException):
 
 
 def _database_unavailable(error: sqlalchemy.exc.SQLAlchemyError):
-    log.error(
-        "database unavailable: %s request_id=%s",
-        type(getattr(error, "orig", None) or error).__name__,
-        g.get("request_id"),
-        exc_info=error,
-    )
+    """503. No traceback: the outage is logged once (app.db.Availability), and each
+    request's own line carries ``error=service_unavailable``."""
+    current_app.extensions["db_availability"].failed(error)
     return error_response(ServiceUnavailable())
 
 

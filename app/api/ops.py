@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from flask import current_app
 from flask.views import MethodView
 
 from app.api.base import Blueprint
@@ -38,6 +39,6 @@ class Ready(MethodView):
             with get_engine().connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            log.warning("readiness check failed: %s", type(exc).__name__)
+            current_app.extensions["db_availability"].failed(exc)
             raise ServiceUnavailable("The database is not reachable.") from None
         return {"status": "ok"}

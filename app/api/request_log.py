@@ -39,12 +39,14 @@ def init_app(app: Flask) -> None:
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         # The route template, never the raw path: /api/v1/invites/<code>.
         route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        error = g.get("error_code")
         log.info(
-            "%s %s %s %.1fms request_id=%s",
+            "%s %s %s %.1fms request_id=%s%s",
             request.method,
             route,
             response.status_code,
             duration_ms,
             request_id,
+            f" error={error}" if error else "",
         )
         return response

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate migrate-status test test-browser fuzz lint format token bench openapi sdk clean
+.PHONY: help install run cluster nginx migrate migrate-status test test-browser test-gateway fuzz lint format token bench openapi sdk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ install: $(STAMP) ## create .venv and install the service with its dev tools
 run: install ## serve on HOST:PORT (127.0.0.1:8000), embedded PostgreSQL if DATABASE_URL is unset
 	MIGRATE_ON_START=1 $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
+cluster: install nginx ## REPLICAS (3) replicas behind nginx on 127.0.0.1:8080, one PostgreSQL, one Redis
+	$(PY) -m app.cluster
+
+nginx: ## install Debian's nginx if it is missing (the gateway of make cluster)
+	@sh deploy/install-nginx.sh
+
 migrate: install ## apply pending migrations
 	$(PY) -m app.migrate up
 
@@ -32,6 +38,9 @@ test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL i
 
 test-browser: install ## open /docs in headless Chromium and check the operations render
 	$(PY) -m pytest -m browser -p no:cacheprovider tests/browser
+
+test-gateway: install nginx ## the cluster tests: replicas behind nginx, faults injected
+	$(PY) -m pytest -m gateway -p no:cacheprovider tests/gateway
 
 fuzz: install ## Schemathesis against gunicorn + PostgreSQL for FUZZ_SECONDS (120), every phase and check
 	$(PY) -m pytest -m fuzz -s -p no:cacheprovider tests/fuzz

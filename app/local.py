@@ -54,6 +54,14 @@ def start_embedded_postgres(pgdata: Path, *, cleanup_mode: str | None = "stop"):
         return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
+def pgserver_binary(name: str) -> Path:
+    """A PostgreSQL program that the pgserver wheel ships (pgbench, psql, pg_dump...)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - install
+        raise RuntimeError("pgserver is not installed: `pip install -e '.[embedded]'`")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name
+
+
 def ensure_database_url() -> tuple[str, object | None]:
     """Return DATABASE_URL, starting the embedded server under .data/ if unset."""
     url = os.environ.get("DATABASE_URL", "").strip()
@@ -95,7 +103,7 @@ class EmbeddedRedis:
         self.socket = directory / "redis.sock"
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.socket.exists():
-            self.socket.unlink()  # left by a server that no longer runs (see _die_with_parent)
+            self.socket.unlink()  # left by a server that no longer runs (see die_with_parent)
         self.process = subprocess.Popen(  # noqa: S603 - a fixed binary and fixed arguments
             [
                 str(redis_server_binary()),
@@ -122,7 +130,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             # Only a prctl call between fork and exec, resolved beforehand.
-            preexec_fn=_die_with_parent(),
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + ready_timeout
         while not self._answers():
@@ -167,7 +175,7 @@ def redis_server_binary() -> Path:
     return Path(spec.submodule_search_locations[0]) / "bin" / "redis-server"
 
 
-def _die_with_parent():
+def die_with_parent():
     """For the child between fork and exec: ask for SIGTERM when the parent dies."""
     prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
     pr_set_pdeathsig = 1

@@ -196,7 +196,6 @@ def start_server(args, database_url: str, secret: str, log_path: Path) -> LiveSe
         "GUNICORN_THREADS": str(args.threads),
         "JOIN_RATE_LIMIT": "1000000000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "1000000000/minute",
-        "RATELIMIT_STORAGE_URI": "memory://",
         # The create scenario leaves every invite it makes active in one group.
         "MAX_ACTIVE_INVITES_PER_GROUP": str(args.requests + 1000),
         "LOG_LEVEL": args.log_level,

@@ -14,11 +14,17 @@ document, and count what was sent.
   forbidden).
 - Every 4xx and 5xx must be the contract's envelope, and its `error` code one
   the document lists for that status (`x-error-codes`).
+- A well-formed Idempotency-Key is mostly swapped for a fresh one, as a real
+  caller would send: generated keys repeat (the document's example, short
+  strings), and a repeated key answers only its first request; every later
+  one is a 422 that hides the rest. Malformed keys are left alone: they must
+  be refused.
 - Counts of requests per operation and status go to FUZZ_STATS_PATH.
 """
 
 from __future__ import annotations
 
+import ast
 import atexit
 import collections
 import datetime as dt
@@ -31,6 +37,9 @@ import uuid
 
 import jwt
 import schemathesis
+
+from app.api.idempotency import KEY_PATTERN
+from app.token import mint
 
 SECRET = os.environ["FUZZ_JWT_SECRET"]
 OWNER_ID = os.environ.get("FUZZ_OWNER_ID") or str(uuid.uuid4())
@@ -50,10 +59,26 @@ _counts: collections.Counter[str] = collections.Counter()
 _members: dict[str, list[str]] = collections.defaultdict(list)
 
 
+WELL_FORMED_KEY = re.compile(KEY_PATTERN)
+FRESH_KEY_RATE = 0.8
+
+# CPython 3.11 before 3.11.9 can raise "SystemError: AST constructor recursion
+# depth mismatch" when two threads parse at once (gh-106905); Hypothesis parses
+# lambdas' source to describe them, in both of Schemathesis' workers.
+_parse_lock = threading.Lock()
+_parse = ast.parse
+
+
+def _serial_parse(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _serial_parse
+
+
 def token(sub: str, name: str) -> str:
-    now = dt.datetime.now(dt.UTC)
-    claims = {"sub": sub, "name": name, "iat": now, "exp": now + dt.timedelta(hours=2)}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+    return mint(SECRET, subject=sub, name=name, lifetime=dt.timedelta(hours=2))
 
 
 def operation_id(case) -> str:
@@ -81,6 +106,9 @@ class Users:
     def set(self, case, data, context):
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {data}"
+        key = case.headers.get("Idempotency-Key")
+        if isinstance(key, str) and WELL_FORMED_KEY.match(key) and _rng.random() < FRESH_KEY_RATE:
+            case.headers["Idempotency-Key"] = str(uuid.uuid4())
 
 
 @schemathesis.hook

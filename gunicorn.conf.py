@@ -21,6 +21,8 @@ keepalive = 5
 # print raw paths, invite codes included.
 accesslog = None
 errorlog = "-"
+# gunicorn's own lines go through the service's redaction too (app/logs.py).
+logger_class = "app.logs.GunicornLogger"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Workers load the app after fork, so no connection is shared across processes.
 preload_app = False
@@ -71,3 +73,8 @@ def on_starting(server):
 def on_exit(server):
     if _embedded_redis is not None:
         _embedded_redis.stop()
+
+
+def pre_request(worker, req):
+    """Nothing: gunicorn's default logs each raw path at DEBUG, and invite codes
+    travel in paths. The service logs every request's route template itself."""

@@ -8,10 +8,13 @@ import sys
 import threading
 import time
 
+from gunicorn.glogging import Logger as GunicornBaseLogger
+
 from app.codes import mask_code
 
-# Anything shaped like an invite code or a bearer token.
-_CODE_LIKE = re.compile(r"\b[A-Z0-9]{3}-[A-Z0-9]{3}-[A-Z0-9]{3}\b", re.IGNORECASE)
+# Anything shaped like an invite code or a bearer token, wherever it stands
+# (a code glued to other text, "GK7M-2QX-HP9", is masked too).
+_CODE_LIKE = re.compile(r"[A-Z0-9]{3}-[A-Z0-9]{3}-[A-Z0-9]{3}", re.IGNORECASE)
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -84,3 +87,23 @@ class OutageLog:
                 time.monotonic() - since,
                 self.after,
             )
+
+
+# gunicorn's warning for a request it refuses quotes what the client sent (a
+# request line, a header): text that may hold a code or a token in any shape.
+_REFUSED_REQUEST = re.compile(r"^(Invalid request from ip=\S+): .*", re.DOTALL)
+
+
+class GunicornLogger(GunicornBaseLogger):
+    """gunicorn's own lines (``logger_class``): through the same redaction as the
+    service's, and its refused-request warnings without the client's text."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(RedactingFormatter(self.error_fmt, self.datefmt))
+
+    def warning(self, msg, *args, **kwargs) -> None:
+        if isinstance(msg, str):
+            msg = _REFUSED_REQUEST.sub(r"\1: refused as malformed; what it sent is not logged", msg)
+        super().warning(msg, *args, **kwargs)

@@ -125,11 +125,12 @@ def test_unexpected_errors_hide_internals_and_are_logged(make_app, caplog):
     assert logged[0].exc_info is not None  # the traceback is kept for the operators
 
 
-def test_one_log_line_per_request_without_the_code(api, owner, group, caplog):
+def test_one_log_line_per_request_without_the_code(make_app, api, owner, group, caplog):
     invite = api.create_invite(owner, group["id"])
+    behind_gateway = make_app(TRUSTED_PROXY_COUNT=1).test_client()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="app.request"):
-        api.client.get(f"/api/v1/invites/{invite['code']}", headers={"X-Request-ID": "req-42"})
+        behind_gateway.get(f"/api/v1/invites/{invite['code']}", headers={"X-Request-ID": "req-42"})
         api.join(api.user("Joiner"), invite["code"])
     lines = [r.getMessage() for r in caplog.records if r.name == "app.request"]
     assert len(lines) == 2
@@ -158,14 +159,26 @@ def test_redacting_formatter_masks_codes_in_tracebacks():
     assert "ABC-***-***" in text
 
 
-def test_request_id_is_echoed_or_generated(client):
+def test_the_gateways_request_id_is_kept_and_a_bad_one_replaced(make_app):
+    behind_gateway = make_app(TRUSTED_PROXY_COUNT=1).test_client()
     assert (
-        client.get("/healthz", headers={"X-Request-ID": "abc.123"}).headers["X-Request-ID"]
+        behind_gateway.get("/healthz", headers={"X-Request-ID": "abc.123"}).headers["X-Request-ID"]
         == "abc.123"
     )
-    generated = client.get("/healthz", headers={"X-Request-ID": "bad id"}).headers["X-Request-ID"]
-    assert generated != "bad id"
-    assert len(generated) == 32
+    generated = behind_gateway.get("/healthz", headers={"X-Request-ID": "bad id"})
+    assert generated.headers["X-Request-ID"] != "bad id"
+    assert len(generated.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("chosen", ["abc.123", "ABC234XYZ", "abc-234-xyz", "K7M2QXHP9"])
+def test_a_client_chosen_request_id_is_never_used(client, caplog, chosen):
+    # Without a trusted gateway the id comes from the client, who could put a
+    # code in it (with or without dashes) and so into every log line.
+    with caplog.at_level(logging.INFO, logger="app.request"):
+        response = client.get("/healthz", headers={"X-Request-ID": chosen})
+    assert response.headers["X-Request-ID"] != chosen
+    assert len(response.headers["X-Request-ID"]) == 32
+    assert all(chosen.lower() not in r.getMessage().lower() for r in caplog.records)
 
 
 def test_production_refuses_weak_or_missing_secrets(database_url):

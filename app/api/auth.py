@@ -13,6 +13,7 @@ import uuid
 
 from flask import Flask, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_jwt_extended.exceptions import NoAuthorizationError
 
 from app.services import Actor
 
@@ -61,6 +62,10 @@ def current_actor() -> Actor:
     return Actor(id=uuid.UUID(claims["sub"]), display_name=_display_name(claims.get("name")))
 
 
+def _has_blank_credential(value: str) -> bool:
+    return any(not part.strip() for part in value.strip().strip(",").split(","))
+
+
 def auth_required(view):
     """Require a valid bearer token before anything else about the request is looked at."""
 
@@ -71,6 +76,10 @@ def auth_required(view):
         value = request.environ.get("HTTP_AUTHORIZATION")
         if value and _BEARER_ANY_CASE.match(value):
             request.environ["HTTP_AUTHORIZATION"] = _BEARER_ANY_CASE.sub("Bearer", value, count=1)
+        if value and _has_blank_credential(value):
+            # flask-jwt-extended reads the first word of each comma-separated
+            # credential and fails with an IndexError on a blank one (", ,").
+            raise NoAuthorizationError("A blank credential in the Authorization header")
         verify_jwt_in_request()
         return view(*args, **kwargs)
 

@@ -35,9 +35,10 @@ _ENUM_BY_VALUES = {values: name for name, (values, _description) in NAMED_ENUMS.
 
 REQUEST_ID_HEADER = {
     "description": (
-        "Identifies this request in the service's logs: the caller's own `X-Request-ID` "
-        "when it sent one of 1 to 128 characters from `A-Z a-z 0-9 . _ : -`, "
-        "otherwise a new one. Quote it when reporting a problem."
+        "Identifies this request in the service's logs: the `X-Request-ID` that the "
+        "trusted gateway in front set (1 to 128 characters from `A-Z a-z 0-9 . _ : -`), "
+        "otherwise a new one; one a client sends is never used. Quote it when reporting "
+        "a problem."
     ),
     "required": True,
     "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},

@@ -15,6 +15,8 @@ from limits import parse_many
 
 DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
+# Groups and invites together, per user: a token cannot fill the disk.
+DEFAULT_CREATE_LIMIT = "20/minute;200/day"
 
 
 LIMIT_STORE_SCHEMES = frozenset(
@@ -72,6 +74,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
         or DEFAULT_LOOKUP_LIMIT,
         "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT", "").strip() or DEFAULT_JOIN_LIMIT,
+        "CREATE_RATE_LIMIT": env.get("CREATE_RATE_LIMIT", "").strip() or DEFAULT_CREATE_LIMIT,
         # None: unset. Under gunicorn the master then starts the embedded Redis
         # (gunicorn.conf.py); a lone process (a script, the test client) counts
         # in memory (``load``).
@@ -109,7 +112,7 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse settings that would run an insecure or broken service."""
-    for name in ("INVITE_LOOKUP_RATE_LIMIT", "JOIN_RATE_LIMIT"):
+    for name in ("INVITE_LOOKUP_RATE_LIMIT", "JOIN_RATE_LIMIT", "CREATE_RATE_LIMIT"):
         try:
             if not parse_many(config[name]):
                 raise ValueError

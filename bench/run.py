@@ -195,6 +195,7 @@ def start_server(args, database_url: str, secret: str, log_path: Path) -> LiveSe
         "JWT_SECRET_KEY": secret,
         "GUNICORN_THREADS": str(args.threads),
         "JOIN_RATE_LIMIT": "1000000000/minute",
+        "CREATE_RATE_LIMIT": "1000000000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "1000000000/minute",
         # The create scenario leaves every invite it makes active in one group.
         "MAX_ACTIVE_INVITES_PER_GROUP": str(args.requests + 1000),

@@ -55,6 +55,7 @@ BASE_CONFIG = {
     "APP_BASE_URL": "https://invites.example",
     "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
     "JOIN_RATE_LIMIT": "100000/minute",
+    "CREATE_RATE_LIMIT": "100000/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
 }
 

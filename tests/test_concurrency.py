@@ -39,6 +39,7 @@ def server(database_url, engine, tmp_path_factory):
         "JWT_SECRET_KEY": JWT_SECRET,
         "GUNICORN_THREADS": "4",
         "JOIN_RATE_LIMIT": "100000/minute",
+        "CREATE_RATE_LIMIT": "100000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE_INVITES),
     }

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.helpers import scalar
+
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
 
@@ -194,3 +196,31 @@ def test_emoji_sequences_are_allowed(api):
         headers=api.user("A").headers,
     )
     assert response.status_code == 201, response.get_json()
+
+
+def test_creating_is_limited_per_user_for_groups_and_invites_together(make_app, api, engine):
+    client = make_app(CREATE_RATE_LIMIT="3/minute").test_client()
+    busy, other = api.user("Busy"), api.user("Other")
+    group = client.post("/api/v1/groups", json={"name": "G1"}, headers=busy.headers)
+    assert group.status_code == 201
+    path = f"/api/v1/groups/{group.get_json()['id']}/invites"
+    assert client.post(path, json={}, headers=busy.headers).status_code == 201
+    assert (
+        client.post("/api/v1/groups", json={"name": "G2"}, headers=busy.headers).status_code == 201
+    )
+    groups_before = scalar(engine, "SELECT count(*) FROM groups WHERE created_by = :u", u=busy.id)
+    for refused in (
+        client.post("/api/v1/groups", json={"name": "G3"}, headers=busy.headers),
+        client.post(path, json={}, headers=busy.headers),
+    ):
+        assert refused.status_code == 429
+        assert refused.get_json()["error"] == "rate_limited"
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert refused.headers["X-RateLimit-Limit"] == "3"
+    assert scalar(engine, "SELECT count(*) FROM groups WHERE created_by = :u", u=busy.id) == (
+        groups_before
+    )
+    # Per user: someone else on the same address still creates.
+    assert (
+        client.post("/api/v1/groups", json={"name": "G"}, headers=other.headers).status_code == 201
+    )

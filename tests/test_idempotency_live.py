@@ -27,6 +27,7 @@ def server(database_url, engine, tmp_path_factory):
         "JWT_SECRET_KEY": JWT_SECRET,
         "GUNICORN_THREADS": "4",
         "JOIN_RATE_LIMIT": "100000/minute",
+        "CREATE_RATE_LIMIT": "100000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
     }
     log_path = tmp_path_factory.mktemp("idempotency") / "server.log"

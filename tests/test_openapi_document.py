@@ -37,7 +37,7 @@ PUBLIC: list = []
 # Besides these, an operation with a body may answer 413/415, one that reads
 # the database 503, and any 500; the document must say so.
 CONTRACT = {
-    "createGroup": ("post", "/api/v1/groups", {201, 400, 401, 409, 422}, BEARER),
+    "createGroup": ("post", "/api/v1/groups", {201, 400, 401, 409, 422, 429}, BEARER),
     "getGroup": ("get", "/api/v1/groups/{group_id}", {200, 400, 401, 404}, BEARER),
     "joinGroup": (
         "post",
@@ -54,7 +54,7 @@ CONTRACT = {
     "createInvite": (
         "post",
         "/api/v1/groups/{group_id}/invites",
-        {201, 400, 401, 403, 404, 409, 422},
+        {201, 400, 401, 403, 404, 409, 422, 429},
         BEARER,
     ),
     "getInvite": (
@@ -103,6 +103,8 @@ ERROR_CODES = {
     ("joinGroup", 422): {"idempotency_key_reused"},
     ("createGroup", 409): {"idempotency_key_in_use"},
     ("createGroup", 422): {"idempotency_key_reused"},
+    ("createGroup", 429): {"rate_limited"},
+    ("createInvite", 429): {"rate_limited"},
     ("createInvite", 422): {"idempotency_key_reused"},
     ("joinGroup", 410): {"invite_expired", "invite_exhausted"},
     ("joinGroup", 429): {"rate_limited"},

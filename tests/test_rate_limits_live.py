@@ -33,6 +33,7 @@ def limited(request, database_url, engine, tmp_path_factory) -> LiveServer:
         "GUNICORN_THREADS": "4",
         "INVITE_LOOKUP_RATE_LIMIT": "5/minute",
         "JOIN_RATE_LIMIT": "3/minute",
+        "CREATE_RATE_LIMIT": "4/minute",
     }
     store = None
     if request.param == "redis://":
@@ -72,3 +73,16 @@ def test_joins_by_one_user_get_exactly_the_limit_and_users_count_apart(limited):
     ] * (THREADS // 2)
     seen = _fire_rounds(limited, calls)
     assert seen == Counter({404: 3 + 3, 429: THREADS * ROUNDS - 6})
+
+
+def test_creates_by_one_user_share_exactly_one_budget(limited):
+    owner = make_token(str(uuid.uuid4()))
+    calls = [("POST", "/api/v1/groups", {"name": "Budget"}, owner)] * THREADS
+    replies = fire_together(limited, calls)
+    assert Counter(reply.status for reply in replies) == Counter({201: 4, 429: THREADS - 4})
+    # Invites draw on the same budget, which the groups spent.
+    group_id = next(reply.body["id"] for reply in replies if reply.status == 201)
+    invite = limited.call("POST", f"/api/v1/groups/{group_id}/invites", {}, owner)
+    assert (invite.status, invite.body["error"]) == (429, "rate_limited")
+    other = make_token(str(uuid.uuid4()))
+    assert limited.call("POST", "/api/v1/groups", {"name": "Mine"}, other).status == 201

@@ -43,6 +43,7 @@ def server(database_url, engine, tmp_path_factory):
         "APP_BASE_URL": "https://invites.example",
         "INVITE_LOOKUP_RATE_LIMIT": f"{LOOKUP_LIMIT}/minute",
         "JOIN_RATE_LIMIT": f"{JOIN_LIMIT}/minute",
+        "CREATE_RATE_LIMIT": "100000/minute",
         "MAX_ACTIVE_INVITES_PER_GROUP": str(MAX_ACTIVE),
         "RATELIMIT_STORAGE_URI": "memory://",
     }

@@ -10,11 +10,12 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import run
 from app.api.idempotency import idempotent
-from app.api.limiter import join_limit, limiter, user_key
+from app.api.limiter import create_limited, join_limit, limiter, user_key
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
     CODE_NOT_FOUND,
+    CREATE_LIMITED,
     GROUP_NOT_FOUND,
     IDEMPOTENCY_ERRORS,
     IDEMPOTENCY_KEY,
@@ -49,6 +50,7 @@ _GROUP_LINKS = {
 class Groups(MethodView):
     decorators = AUTHENTICATED
 
+    @create_limited
     @idempotent()
     @blp.arguments(GroupCreateSchema)
     @blp.response(201, GroupSchema, headers=LOCATION, description="The new group.")
@@ -58,7 +60,13 @@ class Groups(MethodView):
         responses={201: {"links": _GROUP_LINKS}},
     )
     @documents_errors(
-        blp, INVALID_KEYED_BODY, UNAUTHORIZED, *IDEMPOTENCY_ERRORS, *BODY_ERRORS, UNAVAILABLE
+        blp,
+        INVALID_KEYED_BODY,
+        UNAUTHORIZED,
+        *IDEMPOTENCY_ERRORS,
+        *BODY_ERRORS,
+        CREATE_LIMITED,
+        UNAVAILABLE,
     )
     def post(self, body):
         """Create a group; the caller becomes its owner"""

@@ -10,11 +10,12 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import run
 from app.api.idempotency import idempotent
-from app.api.limiter import limiter, lookup_limit
+from app.api.limiter import create_limited, limiter, lookup_limit
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
     CODE_NOT_FOUND,
+    CREATE_LIMITED,
     FORBIDDEN,
     GROUP_NOT_FOUND,
     IDEMPOTENCY_ERRORS,
@@ -66,6 +67,7 @@ def _with_url(invite: dict) -> dict:
 class GroupInvites(MethodView):
     decorators = AUTHENTICATED
 
+    @create_limited
     @idempotent()
     @blp.arguments(InviteCreateSchema, required=False)
     @blp.response(201, InviteSchema, headers=LOCATION, description="The new invite.")
@@ -84,6 +86,7 @@ class GroupInvites(MethodView):
         (errors.InviteLimitReached, "MAX_ACTIVE_INVITES_PER_GROUP active invites exist."),
         *IDEMPOTENCY_ERRORS,
         *BODY_ERRORS,
+        CREATE_LIMITED,
         UNAVAILABLE,
     )
     def post(self, body, group_id):

@@ -49,6 +49,14 @@ def join_limit() -> str:
     return current_app.config["JOIN_RATE_LIMIT"]
 
 
+def create_limit() -> str:
+    return current_app.config["CREATE_RATE_LIMIT"]
+
+
 def user_key() -> str:
     """Per authenticated user; the token was verified before the limit is checked."""
     return f"user:{uuid.UUID(get_jwt_identity())}"
+
+
+# One budget per user for creating groups and invites together.
+create_limited = limiter.shared_limit(create_limit, scope="create", key_func=user_key)

@@ -54,6 +54,10 @@ BODY_ERRORS = (
     (errors.UnsupportedMediaType, "A body that is not `application/json`."),
 )
 UNAVAILABLE = (errors.ServiceUnavailable, "The database is unreachable or overloaded.")
+CREATE_LIMITED = (
+    errors.RateLimited,
+    "CREATE_RATE_LIMIT per user (groups and invites together) was exceeded; see `Retry-After`.",
+)
 # The operations that take an Idempotency-Key: the parameter (a component the
 # spec plugin declares) and what a key can answer.
 IDEMPOTENCY_KEY = "IdempotencyKey"

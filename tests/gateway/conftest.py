@@ -85,6 +85,7 @@ def cluster(database_url, engine):
         JWT_SECRET_KEY=JWT_SECRET,
         INVITE_LOOKUP_RATE_LIMIT="5/minute",
         JOIN_RATE_LIMIT="3/minute",
+        CREATE_RATE_LIMIT="100000/minute",
         GUNICORN_THREADS="4",
         LOG_LEVEL="INFO",
     )

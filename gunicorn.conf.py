@@ -38,7 +38,12 @@ _embedded_redis = None
 def on_starting(server):
     global _embedded, _embedded_redis
     from app.config import memory_store_refusal
-    from app.local import dev_jwt_secret, ensure_database_url, ensure_limit_store_url
+    from app.local import (
+        dev_code_keys,
+        dev_jwt_secret,
+        ensure_database_url,
+        ensure_limit_store_url,
+    )
 
     refusal = memory_store_refusal(os.environ.get("RATELIMIT_STORAGE_URI"), server.cfg.workers)
     if refusal:
@@ -58,13 +63,21 @@ def on_starting(server):
                 "`make token` signs with it"
             )
 
+    if not os.environ.get("CODE_KEYS"):
+        keys = dev_code_keys(create=True)
+        if keys:
+            os.environ["CODE_KEYS"] = keys
+            server.log.warning(
+                "CODE_KEYS is unset: invite codes are sealed with the development key in .data/"
+            )
+
     if os.environ.get("MIGRATE_ON_START") == "1":
         from app.db import create_engine
-        from app.migrate import upgrade
+        from app.migrate import data_steps, upgrade
 
         engine = create_engine(url, pool_size=1)
         try:
-            applied = upgrade(engine)
+            applied = upgrade(engine, steps=data_steps())
         finally:
             engine.dispose()
         server.log.info("migrations: %s", ", ".join(applied) or "up to date")

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app import api, config, db
+from app.code_keys import CodeKeyring
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -21,5 +22,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         pool_timeout_s=app.config["DB_POOL_TIMEOUT_S"],
     )
     app.extensions["db_availability"] = db.Availability(app.extensions["db_engine"])
+    app.extensions["code_keys"] = CodeKeyring.parse(app.config["CODE_KEYS"])
     api.init_app(app)
     return app

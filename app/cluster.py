@@ -29,13 +29,14 @@ from pathlib import Path
 from app.db import create_engine
 from app.local import (
     DATA_DIR,
+    dev_code_keys,
     dev_jwt_secret,
     die_with_parent,
     ensure_database_url,
     ensure_limit_store_url,
 )
 from app.logs import redact
-from app.migrate import upgrade
+from app.migrate import data_steps, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_SITE = ROOT / "deploy" / "nginx" / "group-invites.conf"
@@ -177,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     secret = os.environ.get("JWT_SECRET_KEY")
     if not secret and not os.environ.get("JWT_PUBLIC_KEY"):
         secret = dev_jwt_secret(create=True)
+    code_keys = os.environ.get("CODE_KEYS") or dev_code_keys(create=True)
+    if code_keys:
+        os.environ["CODE_KEYS"] = code_keys
     engine = create_engine(database_url, pool_size=1)
     try:
-        applied = upgrade(engine)
+        applied = upgrade(engine, steps=data_steps())
     finally:
         engine.dispose()
     say("cluster", f"migrations: {', '.join(applied) or 'up to date'}")

@@ -13,6 +13,8 @@ from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 from limits import parse_many
 
+from app.code_keys import CodeKeyError, CodeKeyring
+
 DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
 # Groups and invites together, per user: a token cannot fill the disk.
@@ -91,6 +93,8 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_DECODE_AUDIENCE": env.get("JWT_DECODE_AUDIENCE") or None,
         "JWT_DECODE_LEEWAY": _int(env, "JWT_DECODE_LEEWAY", 0),
         "JWT_TOKEN_LOCATION": ["headers"],
+        # Invite codes at rest (app/code_keys.py): id:base64url,... current first.
+        "CODE_KEYS": env.get("CODE_KEYS", "").strip() or None,
         "JWT_IDENTITY_CLAIM": "sub",
         # Request bodies here are a few hundred bytes at most.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 16 * 1024, minimum=1024),
@@ -141,6 +145,15 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError("JWT_PUBLIC_KEY must be a public key (it looks like a private one)")
     if not config.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL is not set")
+    if not config.get("CODE_KEYS"):
+        raise ConfigError(
+            "CODE_KEYS is required: the keys invite codes are stored under "
+            "(`python -m app.code_keys new <id>` makes one)"
+        )
+    try:
+        CodeKeyring.parse(config["CODE_KEYS"])
+    except CodeKeyError as exc:
+        raise ConfigError(str(exc)) from None
     store = config.get("RATELIMIT_STORAGE_URI")
     if store is None and config["APP_ENV"] == "production":
         raise ConfigError(

@@ -25,6 +25,7 @@ HOST = "127.0.0.1"
 # Settings from the caller's shell that would change what the server does.
 _INHERITED_SETTINGS = (
     "MIGRATE_ON_START",
+    "CODE_KEYS",
     "APP_ENV",
     "JWT_ALGORITHM",
     "JWT_PUBLIC_KEY",

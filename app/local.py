@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("APP_DATA_DIR") or PROJECT_ROOT / ".data")
 DEV_SECRET_FILE = DATA_DIR / "dev-jwt-secret"
+DEV_CODE_KEYS_FILE = DATA_DIR / "dev-code-keys"
 
 
 def start_embedded_postgres(pgdata: Path, *, cleanup_mode: str | None = "stop"):
@@ -73,6 +74,23 @@ def ensure_database_url() -> tuple[str, object | None]:
     url = server.get_uri()
     log.warning("DATABASE_URL is unset: using the embedded PostgreSQL in %s", DATA_DIR / "pg")
     return url, server
+
+
+def dev_code_keys(*, create: bool) -> str | None:
+    """The local development CODE_KEYS kept in .data/, made on first use."""
+    if os.environ.get("APP_ENV") == "production":
+        return None
+    if DEV_CODE_KEYS_FILE.exists():
+        return DEV_CODE_KEYS_FILE.read_text().strip() or None
+    if not create:
+        return None
+    from app.code_keys import new_key_spec
+
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(DEV_CODE_KEYS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(new_key_spec("dev"))
+    return DEV_CODE_KEYS_FILE.read_text().strip()
 
 
 def dev_jwt_secret(*, create: bool) -> str | None:

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,8 +123,25 @@ def _check_history(migrations: list[Migration], applied: dict[str, sa.Row]) -> N
             )
 
 
-def upgrade(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return their filenames."""
+# A step of data work that SQL alone cannot do (it needs a key, say) runs once
+# in every upgrade in which its version is in place, before any later file is
+# applied, on the same connection (in its own transactions). Such a step must
+# be safe to run again and cheap when there is nothing to do; the file after
+# it checks that its work is done.
+DataStep = Callable[[sa.Connection], object]
+
+
+def upgrade(
+    engine: sa.Engine,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    steps: Mapping[int, DataStep] | None = None,
+) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return their filenames.
+
+    ``steps`` maps a version to the data step that follows it (see
+    ``data_steps``); without them a file that depends on one refuses to run.
+    """
     migrations = discover(directory)
     done: list[str] = []
     with engine.connect() as conn:
@@ -139,9 +157,20 @@ def upgrade(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
             with conn.begin():
                 applied = _applied(conn)
             _check_history(migrations, applied)
+            done_versions = {int(v) for v in applied}
+            stepped: set[int] = set()
+
+            def run_steps(before: float) -> None:
+                # Steps of versions already in place (earlier runs included), once each.
+                for version in sorted(steps or {}):
+                    if version < before and version in done_versions and version not in stepped:
+                        stepped.add(version)
+                        steps[version](conn)
+
             for migration in migrations:
                 if migration.version in applied:
                     continue
+                run_steps(int(migration.version))
                 started = time.perf_counter()
                 with conn.begin():
                     # The raw cursor runs the file as-is (several statements, no
@@ -166,6 +195,8 @@ def upgrade(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
                     )
                 log.info("applied %s", migration.filename)
                 done.append(migration.filename)
+                done_versions.add(int(migration.version))
+            run_steps(float("inf"))
         finally:
             conn.rollback()
             conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
@@ -188,6 +219,26 @@ def status(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[Status]:
     ]
 
 
+def data_steps(keys=None) -> dict[int, DataStep]:
+    """The project's data steps: after 040, seal the invite codes stored in the clear.
+
+    ``keys`` is the service's keyring; by default CODE_KEYS (or the development
+    keys in .data/), read only if a step has work to do.
+    """
+    from app import code_keys
+
+    def seal(conn: sa.Connection) -> None:
+        plain = conn.execute(
+            sa.text("SELECT count(*) FROM group_invites WHERE code_digest IS NULL")
+        ).scalar_one()
+        conn.commit()
+        if plain:
+            sealed = code_keys.seal_plain_codes(conn, keys or code_keys.from_environment())
+            log.info("sealed %d invite codes stored in the clear", sealed)
+
+    return {40: seal}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.migrate", description=__doc__)
     parser.add_argument("command", nargs="?", default="up", choices=["up", "status"])
@@ -205,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 when = row.applied_at.isoformat() if row.applied_at else "pending"
                 print(f"{row.migration.filename:40} {when}")
         else:
-            applied = upgrade(engine)
+            applied = upgrade(engine, steps=data_steps())
             print(
                 f"applied {len(applied)} migration(s)"
                 + (": " + ", ".join(applied) if applied else "")

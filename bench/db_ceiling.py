@@ -27,12 +27,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from app.code_keys import CodeKeyring, new_key_spec
 from app.codes import generate_code
 from app.db import create_engine
 from app.migrate import upgrade
 from app.repository import groups, invites, users
 
 INVITES = 2000
+# The code's digests, as the service passes them (one key configured).
+DIGESTS = "ARRAY[CAST(:digest AS bytea)]"
 
 
 def _pgbench_sql(statement, **literals: str) -> str:
@@ -47,7 +50,7 @@ def _pgbench_sql(statement, **literals: str) -> str:
 def scripts(workdir: Path) -> dict[str, Path]:
     pick = (
         f"\\set n random(1, {INVITES})\n"
-        "SELECT code, CAST(gen_random_uuid() AS text) AS user_id"
+        "SELECT digest, CAST(gen_random_uuid() AS text) AS user_id"
         " FROM bench_codes WHERE n = :n \\gset\n"
     )
     join = (
@@ -55,7 +58,7 @@ def scripts(workdir: Path) -> dict[str, Path]:
         + "BEGIN;\n"
         + _pgbench_sql(users._UPSERT, display_name="NULL", id=":user_id")
         + ";\n"
-        + _pgbench_sql(invites._CONSUME)
+        + _pgbench_sql(invites._CONSUME, digests=DIGESTS)
         + " \\gset\n"
         + _pgbench_sql(
             groups._INSERT_MEMBERSHIP,
@@ -68,7 +71,7 @@ def scripts(workdir: Path) -> dict[str, Path]:
         + ";\n"
         + "COMMIT;\n"
     )
-    preview = pick + _pgbench_sql(invites._PREVIEW) + ";\n"
+    preview = pick + _pgbench_sql(invites._PREVIEW, digests=DIGESTS) + ";\n"
     paths = {}
     for name, text in (("join", join), ("preview", preview)):
         paths[name] = workdir / f"{name}.sql"
@@ -79,6 +82,8 @@ def scripts(workdir: Path) -> dict[str, Path]:
 def seed(engine) -> None:
     import sqlalchemy as sa
 
+    keys = CodeKeyring.parse(new_key_spec("bench"))
+
     with engine.begin() as conn:
         owner = conn.execute(
             sa.text(
@@ -87,7 +92,7 @@ def seed(engine) -> None:
             )
         ).scalar_one()
         conn.execute(sa.text("DROP TABLE IF EXISTS bench_codes"))
-        conn.execute(sa.text("CREATE TABLE bench_codes (n int PRIMARY KEY, code text NOT NULL)"))
+        conn.execute(sa.text("CREATE TABLE bench_codes (n int PRIMARY KEY, digest bytea NOT NULL)"))
         for n in range(1, INVITES + 1):
             group = conn.execute(
                 sa.text("INSERT INTO groups (name, created_by) VALUES ('Bench', :o) RETURNING id"),
@@ -101,14 +106,19 @@ def seed(engine) -> None:
                 {"g": group, "o": owner},
             )
             code = generate_code()
+            key_id, sealed = keys.seal_code(code, group)
             conn.execute(
                 sa.text(
-                    "INSERT INTO group_invites (group_id, code, max_uses, expires_at, created_by)"
-                    " VALUES (:g, :c, 100, now() + interval '1 day', :o)"
+                    "INSERT INTO group_invites (group_id, code_digest, code_sealed, code_key,"
+                    " max_uses, expires_at, created_by)"
+                    " VALUES (:g, :d, :s, :k, 100, now() + interval '1 day', :o)"
                 ),
-                {"g": group, "c": code, "o": owner},
+                {"g": group, "d": keys.digest(code), "s": sealed, "k": key_id, "o": owner},
             )
-            conn.execute(sa.text("INSERT INTO bench_codes VALUES (:n, :c)"), {"n": n, "c": code})
+            conn.execute(
+                sa.text("INSERT INTO bench_codes VALUES (:n, :d)"),
+                {"n": n, "d": keys.digest(code)},
+            )
 
 
 def pgbench(binary: Path, url: str, script: Path, seconds: int, clients: int) -> float:

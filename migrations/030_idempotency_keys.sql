@@ -12,7 +12,10 @@ CREATE TABLE idempotency_keys (
                 CONSTRAINT idempotency_keys_fingerprint_sha256 CHECK (octet_length(fingerprint) = 32),
     status      smallint NOT NULL
                 CONSTRAINT idempotency_keys_status_range CHECK (status BETWEEN 200 AND 499),
-    body        text NOT NULL,
+    -- The response body, sealed (AES-256-GCM) like invite codes are
+    -- (app/code_keys.py): a created invite's body holds its code.
+    body_sealed bytea NOT NULL,
+    body_key    text NOT NULL,
     location    text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT idempotency_keys_pkey PRIMARY KEY (user_id, key)

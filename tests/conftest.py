@@ -19,9 +19,10 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.api.limiter import limiter
+from app.code_keys import CodeKeyring
 from app.db import create_engine
-from app.migrate import upgrade
-from tests.helpers import JWT_SECRET, ApiDriver, User
+from app.migrate import data_steps, upgrade
+from tests.helpers import CODE_KEYS, JWT_SECRET, ApiDriver, User
 
 
 @pytest.fixture(scope="session")
@@ -45,13 +46,14 @@ def database_url():
 @pytest.fixture(scope="session")
 def engine(database_url):
     engine = create_engine(database_url, pool_size=2)
-    upgrade(engine)
+    upgrade(engine, steps=data_steps(CodeKeyring.parse(CODE_KEYS)))
     yield engine
     engine.dispose()
 
 
 BASE_CONFIG = {
     "JWT_SECRET_KEY": JWT_SECRET,
+    "CODE_KEYS": CODE_KEYS,
     "APP_BASE_URL": "https://invites.example",
     "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
     "JOIN_RATE_LIMIT": "100000/minute",

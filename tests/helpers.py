@@ -22,6 +22,8 @@ from app.local import redis_server_binary
 from app.token import mint
 
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+# The keys invite codes are stored under in every test server (app/code_keys.py).
+CODE_KEYS = "test:" + "dGVzdC1jb2RlLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE"
 
 
 def make_token(
@@ -151,7 +153,7 @@ class ApiDriver:
             ).all()
             invites = conn.execute(
                 sa.text(
-                    "SELECT id, code, current_uses, revoked_at FROM group_invites"
+                    "SELECT id, code_digest, current_uses, revoked_at FROM group_invites"
                     " WHERE group_id = :g ORDER BY id"
                 ),
                 {"g": group_id},
@@ -175,6 +177,7 @@ def serving(
     settings: dict[str, str], log_path: Path, *, workers: int, startup_timeout: float = 60.0
 ) -> Iterator[LiveServer]:
     """For test fixtures: `start`, stop on exit; a server that won't start fails the test."""
+    settings = {"CODE_KEYS": CODE_KEYS, **settings}
     try:
         server = start(settings, log_path, workers=workers, startup_timeout=startup_timeout)
     except ServerFailed as exc:

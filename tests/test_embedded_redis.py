@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.liveserver import ServerFailed, start
-from tests.helpers import JWT_SECRET, serving
+from tests.helpers import CODE_KEYS, JWT_SECRET, serving
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
 
 @pytest.fixture
 def settings(database_url, engine) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "JWT_SECRET_KEY": JWT_SECRET}
+    return {"DATABASE_URL": database_url, "JWT_SECRET_KEY": JWT_SECRET, "CODE_KEYS": CODE_KEYS}
 
 
 def test_the_master_starts_one_and_stops_it_on_exit(settings, tmp_path):

@@ -15,9 +15,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from app.code_keys import CodeKeyring, idempotency_context
 from app.services import idempotency as keys
 from app.unit_of_work import UnitOfWork
-from tests.helpers import scalar
+from tests.helpers import CODE_KEYS, scalar
 
 KEY = "Idempotency-Key"
 
@@ -257,9 +258,13 @@ def test_an_expired_key_neither_replays_nor_refuses(api, owner, engine):
     fresh = _post(api, owner, "/api/v1/groups", {"name": "New"}, key)
     assert fresh.status_code == 201
     assert "Idempotent-Replayed" not in fresh.headers
-    stored = json.loads(
-        scalar(engine, "SELECT body FROM idempotency_keys WHERE user_id = :u", u=owner.id)
-    )
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT body_key, body_sealed FROM idempotency_keys WHERE user_id = :u"),
+            {"u": owner.id},
+        ).one()
+    context = idempotency_context(owner.id, key)
+    stored = json.loads(CodeKeyring.parse(CODE_KEYS).open_text(*row, context))
     assert stored["name"] == "New"
 
 
@@ -270,8 +275,8 @@ def test_expired_keys_are_purged_in_bounded_batches(engine):
             conn.execute(
                 sa.text(
                     "INSERT INTO idempotency_keys"
-                    " (user_id, key, fingerprint, status, body, created_at)"
-                    " VALUES (:u, :k, :f, 201, '{}', now() - CAST(:age AS interval))"
+                    " (user_id, key, fingerprint, status, body_key, body_sealed, created_at)"
+                    " VALUES (:u, :k, :f, 201, 'test', '', now() - CAST(:age AS interval))"
                 ),
                 {"u": user, "k": f"k{index}", "f": b"\0" * 32, "age": age},
             )

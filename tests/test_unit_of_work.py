@@ -8,12 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from app import errors
+from app.code_keys import CodeKeyring
 from app.db import create_engine
 from app.services import Actor
 from app.services import groups as group_service
 from app.services import invites as invite_service
 from app.unit_of_work import RetryTransaction, UnitOfWork, run, run_retrying
-from tests.helpers import scalar
+from tests.helpers import CODE_KEYS, scalar
+
+KEYS = CodeKeyring.parse(CODE_KEYS)
 
 
 def _groups_named(engine: sa.Engine, name: str) -> int:
@@ -42,19 +45,22 @@ def name() -> str:
 def test_two_service_calls_commit_together(engine, actor, name):
     with UnitOfWork(engine) as uow:
         group = group_service.create_group(uow, actor, name=name)
-        invite = invite_service.create_invite(uow, actor, group["id"], max_uses=3)
+        invite = invite_service.create_invite(uow, actor, group["id"], keys=KEYS, max_uses=3)
         uow.commit()
     assert _groups_named(engine, name) == 1
     assert _invites_of_groups_named(engine, name) == 1
     with UnitOfWork(engine) as uow:
-        assert invite_service.get_invite(uow, actor, group["id"], invite["id"])["max_uses"] == 3
+        assert (
+            invite_service.get_invite(uow, actor, group["id"], invite["id"], keys=KEYS)["max_uses"]
+            == 3
+        )
 
 
 def test_a_failure_in_the_second_call_rolls_back_the_first(engine, actor, name):
     def group_with_an_invite() -> None:
         with UnitOfWork(engine) as uow:
             group = group_service.create_group(uow, actor, name=name)
-            invite_service.create_invite(uow, actor, group["id"], max_active=0)
+            invite_service.create_invite(uow, actor, group["id"], keys=KEYS, max_active=0)
             uow.commit()
 
     with pytest.raises(errors.InviteLimitReached):
@@ -67,7 +73,7 @@ def test_a_failure_in_the_second_call_rolls_back_the_first(engine, actor, name):
 def test_without_commit_neither_call_is_kept(engine, actor, name, ending):
     with UnitOfWork(engine) as uow:
         group = group_service.create_group(uow, actor, name=name)
-        invite_service.create_invite(uow, actor, group["id"])
+        invite_service.create_invite(uow, actor, group["id"], keys=KEYS)
         if ending == "rollback, then commit":
             uow.rollback()
             uow.commit()  # nothing is left to commit
@@ -86,9 +92,9 @@ def test_input_refused_before_any_statement_takes_no_connection():
     unreachable = create_engine("postgresql://nobody@127.0.0.1:9/none", pool_size=1)
     try:
         with pytest.raises(errors.InvalidCode), UnitOfWork(unreachable) as uow:
-            invite_service.preview_invite(uow, "not a code")
+            invite_service.preview_invite(uow, "not a code", keys=KEYS)
         with pytest.raises(sa.exc.OperationalError), UnitOfWork(unreachable) as uow:
-            invite_service.preview_invite(uow, "ABC-234-XYZ")
+            invite_service.preview_invite(uow, "ABC-234-XYZ", keys=KEYS)
     finally:
         unreachable.dispose()
 

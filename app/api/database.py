@@ -9,10 +9,16 @@ import sqlalchemy as sa
 from flask import current_app, g
 
 from app import unit_of_work
+from app.code_keys import CodeKeyring
 from app.unit_of_work import UnitOfWork
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def code_keys() -> CodeKeyring:
+    """The keys invite codes are stored under (app/code_keys.py)."""
+    return current_app.extensions["code_keys"]
 
 
 def get_engine() -> sa.Engine:

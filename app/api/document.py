@@ -23,6 +23,7 @@ def build() -> dict:
             # Placeholders: nothing connects or signs while the document is built.
             "DATABASE_URL": "postgresql://document-only@localhost/none",
             "JWT_SECRET_KEY": "document-only-" + "x" * 32,
+            "CODE_KEYS": "document-only:" + "A" * 43,
             "APP_BASE_URL": "https://invites.example",
         }
     )

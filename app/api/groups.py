@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app import errors
 from app.api.auth import current_actor
 from app.api.base import Blueprint
-from app.api.database import run
+from app.api.database import code_keys, run
 from app.api.idempotency import idempotent
 from app.api.limiter import create_limited, join_limit, limiter, user_key
 from app.api.paths import AUTHENTICATED
@@ -119,4 +119,4 @@ class Join(MethodView):
         The use is taken and the membership created in one transaction: however
         many requests race, exactly `max_uses` of them succeed.
         """
-        return run(invite_service.join_group, current_actor(), body["code"])
+        return run(invite_service.join_group, current_actor(), body["code"], keys=code_keys())

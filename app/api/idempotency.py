@@ -19,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import errors, unit_of_work
 from app.api.auth import current_actor
-from app.api.database import get_engine
+from app.api.database import code_keys, get_engine
 from app.api.errors import error_response
 from app.api.parsing import read_body
-from app.services import idempotency as keys
+from app.services import idempotency as key_service
 from app.unit_of_work import UnitOfWork
 
 HEADER = "Idempotency-Key"
@@ -73,24 +73,24 @@ def idempotent(*, attempts: int = 1, give_up: type[errors.ApiError] = errors.Ser
                 return _run(attempts, give_up, lambda uow: view(*args, **kwargs))
             key = parse_key(raw)
             user_id = current_actor().id
-            digest = keys.fingerprint(
+            digest = key_service.fingerprint(
                 request.method,
                 request.url_rule.rule,
                 {name: str(value) for name, value in kwargs.items()},
-                keys.canonical_body(read_body(request)),
+                key_service.canonical_body(read_body(request)),
             )
 
             def keyed(uow: UnitOfWork) -> Response:
-                stored = keys.claim(uow, user_id, key, digest)
+                stored = key_service.claim(uow, user_id, key, digest, keys=code_keys())
                 if stored is not None:
                     return _replay(stored)
                 response = _decided(uow, view, args, kwargs)
-                stored = keys.StoredResponse(
+                stored = key_service.StoredResponse(
                     response.status_code,
                     response.get_data(as_text=True),
                     response.headers.get("Location"),
                 )
-                keys.save(uow, user_id, key, digest, stored)
+                key_service.save(uow, user_id, key, digest, stored, keys=code_keys())
                 return response
 
             response = _run(attempts, give_up, keyed)
@@ -126,7 +126,7 @@ def _decided(uow: UnitOfWork, view, args, kwargs) -> Response:
     return response
 
 
-def _replay(stored: keys.StoredResponse) -> Response:
+def _replay(stored: key_service.StoredResponse) -> Response:
     response = Response(stored.body, status=stored.status, mimetype="application/json")
     if stored.location:
         response.headers["Location"] = stored.location
@@ -136,7 +136,7 @@ def _replay(stored: keys.StoredResponse) -> Response:
 
 def _purge() -> None:
     try:
-        removed = unit_of_work.run(get_engine(), keys.purge_expired)
+        removed = unit_of_work.run(get_engine(), key_service.purge_expired)
     except SQLAlchemyError as exc:
         current_app.logger.warning("expired idempotency keys not purged: %s", type(exc).__name__)
         return

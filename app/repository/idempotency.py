@@ -9,7 +9,7 @@ _TRY_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(:lock_id)")
 
 _FIND = sa.text(
     """
-    SELECT fingerprint, status, body, location
+    SELECT fingerprint, status, body_key, body_sealed, location
       FROM idempotency_keys
      WHERE user_id = :user_id AND key = :key
        AND created_at > now() - make_interval(hours => :ttl_hours)
@@ -20,11 +20,13 @@ _FIND = sa.text(
 # caller holds the key's lock and found none).
 _SAVE = sa.text(
     """
-    INSERT INTO idempotency_keys AS k (user_id, key, fingerprint, status, body, location)
-    VALUES (:user_id, :key, :fingerprint, :status, :body, :location)
+    INSERT INTO idempotency_keys AS k
+           (user_id, key, fingerprint, status, body_key, body_sealed, location)
+    VALUES (:user_id, :key, :fingerprint, :status, :body_key, :body_sealed, :location)
     ON CONFLICT ON CONSTRAINT idempotency_keys_pkey DO UPDATE
        SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status,
-           body = EXCLUDED.body, location = EXCLUDED.location, created_at = now()
+           body_key = EXCLUDED.body_key, body_sealed = EXCLUDED.body_sealed,
+           location = EXCLUDED.location, created_at = now()
      WHERE k.created_at <= now() - make_interval(hours => :ttl_hours)
     """
 )
@@ -61,7 +63,8 @@ def save(
     key: str,
     fingerprint: bytes,
     status: int,
-    body: str,
+    body_key: str,
+    body_sealed: bytes,
     location: str | None,
     ttl_hours: int,
 ) -> None:
@@ -72,7 +75,8 @@ def save(
             "key": key,
             "fingerprint": fingerprint,
             "status": status,
-            "body": body,
+            "body_key": body_key,
+            "body_sealed": body_sealed,
             "location": location,
             "ttl_hours": ttl_hours,
         },

@@ -37,17 +37,24 @@ IS_LIVE = f"""
     AND {CREATOR_HAS_AUTHORITY}
 """
 
+# No column holds a usable code: code_digest finds an invite, code_sealed and
+# code_key give the code back to the service (app/code_keys.py).
 INVITE_COLUMNS = """
-    i.id, i.group_id, i.code, i.preset_role, i.max_uses, i.current_uses,
+    i.id, i.group_id, i.code_key, i.code_sealed, i.preset_role, i.max_uses, i.current_uses,
     i.expires_at, i.created_by, i.created_at
 """
 
+# The unique digest index catches a code taken under the current key; while
+# keys rotate, NOT EXISTS also sees one taken under an older key.
 _INSERT = sa.text(
     f"""
-    INSERT INTO group_invites AS i (group_id, code, preset_role, max_uses, expires_at, created_by)
-    VALUES (:group_id, :code, :preset_role, :max_uses,
-            now() + make_interval(hours => :expires_in_hours), :created_by)
-    ON CONFLICT ON CONSTRAINT group_invites_code_unique DO NOTHING
+    INSERT INTO group_invites AS i
+           (group_id, code_digest, code_sealed, code_key, preset_role, max_uses, expires_at,
+            created_by)
+    SELECT :group_id, :code_digest, :code_sealed, :code_key, CAST(:preset_role AS group_role),
+           :max_uses, now() + make_interval(hours => :expires_in_hours), :created_by
+     WHERE NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
+    ON CONFLICT (code_digest) DO NOTHING
     RETURNING {INVITE_COLUMNS}
     """
 )
@@ -104,7 +111,7 @@ _PREVIEW = sa.text(
            i.preset_role, i.expires_at, {STATUS} AS status
       FROM group_invites i
       JOIN groups g ON g.id = i.group_id
-     WHERE i.code = :code
+     WHERE i.code_digest = ANY(:digests)
     """
 )
 
@@ -121,7 +128,7 @@ _CONSUME = sa.text(
         SELECT t.id
           FROM group_invites t
           JOIN groups g ON g.id = t.group_id
-         WHERE t.code = :code
+         WHERE t.code_digest = ANY(:digests)
            FOR KEY SHARE OF g
     )
     UPDATE group_invites AS i
@@ -141,7 +148,7 @@ _DIAGNOSE = sa.text(
            EXISTS (SELECT 1 FROM group_memberships m
                     WHERE m.group_id = i.group_id AND m.user_id = :user_id) AS is_member
       FROM group_invites i
-     WHERE i.code = :code
+     WHERE i.code_digest = ANY(:digests)
     """
 )
 
@@ -154,19 +161,25 @@ def insert_invite(
     conn: sa.Connection,
     *,
     group_id: UUID,
-    code: str,
+    code_digest: bytes,
+    code_sealed: bytes,
+    code_key: str,
+    digests: list[bytes],
     preset_role: str,
     max_uses: int,
     expires_in_hours: int,
     created_by: UUID,
 ) -> dict | None:
-    """The new invite, or None if ``code`` is already taken (the caller retries)."""
+    """The new invite, or None if its code (any of ``digests``) is taken (the caller retries)."""
     return _dict(
         conn.execute(
             _INSERT,
             {
                 "group_id": group_id,
-                "code": code,
+                "code_digest": code_digest,
+                "code_sealed": code_sealed,
+                "code_key": code_key,
+                "digests": digests,
                 "preset_role": preset_role,
                 "max_uses": max_uses,
                 "expires_in_hours": expires_in_hours,
@@ -206,15 +219,18 @@ def redemptions(conn: sa.Connection, invite_id: UUID) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(_REDEMPTIONS, {"invite_id": invite_id})]
 
 
-def preview(conn: sa.Connection, code: str) -> dict | None:
-    return _dict(conn.execute(_PREVIEW, {"code": code}).one_or_none())
+# ``digests``: the code's digest under every configured key (CodeKeyring.digests).
 
 
-def consume_use(conn: sa.Connection, code: str, user_id: UUID) -> dict | None:
+def preview(conn: sa.Connection, digests: list[bytes]) -> dict | None:
+    return _dict(conn.execute(_PREVIEW, {"digests": digests}).one_or_none())
+
+
+def consume_use(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
     """Take one use of a live invite for a non-member; None if it cannot be taken."""
-    return _dict(conn.execute(_CONSUME, {"code": code, "user_id": user_id}).one_or_none())
+    return _dict(conn.execute(_CONSUME, {"digests": digests, "user_id": user_id}).one_or_none())
 
 
-def diagnose(conn: sa.Connection, code: str, user_id: UUID) -> dict | None:
+def diagnose(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
     """Why a code could not be used: its status and whether the user is a member."""
-    return _dict(conn.execute(_DIAGNOSE, {"code": code, "user_id": user_id}).one_or_none())
+    return _dict(conn.execute(_DIAGNOSE, {"digests": digests, "user_id": user_id}).one_or_none())

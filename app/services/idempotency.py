@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from app import errors
+from app.code_keys import CodeKeyring, idempotency_context
 from app.repository import idempotency as key_repo
 from app.unit_of_work import UnitOfWork
 
@@ -55,7 +56,9 @@ def _lock_id(user_id: UUID, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def claim(uow: UnitOfWork, user_id: UUID, key: str, digest: bytes) -> StoredResponse | None:
+def claim(
+    uow: UnitOfWork, user_id: UUID, key: str, digest: bytes, *, keys: CodeKeyring
+) -> StoredResponse | None:
     """Take ``key`` for this request until ``uow`` ends.
 
     None: go ahead, then ``save`` the response in the same unit of work. A
@@ -69,17 +72,31 @@ def claim(uow: UnitOfWork, user_id: UUID, key: str, digest: bytes) -> StoredResp
         return None
     if bytes(found["fingerprint"]) != digest:
         raise errors.IdempotencyKeyReused()
-    return StoredResponse(found["status"], found["body"], found["location"])
+    body = keys.open_text(
+        found["body_key"], found["body_sealed"], idempotency_context(user_id, key)
+    )
+    return StoredResponse(found["status"], body, found["location"])
 
 
-def save(uow: UnitOfWork, user_id: UUID, key: str, digest: bytes, response: StoredResponse) -> None:
+def save(
+    uow: UnitOfWork,
+    user_id: UUID,
+    key: str,
+    digest: bytes,
+    response: StoredResponse,
+    *,
+    keys: CodeKeyring,
+) -> None:
+    """Keep ``response`` under the key; its body sealed, since a created invite's holds its code."""
+    body_key, sealed = keys.seal_text(response.body, idempotency_context(user_id, key))
     key_repo.save(
         uow.conn,
         user_id=user_id,
         key=key,
         fingerprint=digest,
         status=response.status,
-        body=response.body,
+        body_key=body_key,
+        body_sealed=sealed,
         location=response.location,
         ttl_hours=TTL_HOURS,
     )

@@ -5,6 +5,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from app import errors
+from app.code_keys import CodeKeyring
 from app.codes import could_be_issued, generate_code, normalise_code
 from app.repository import groups as group_repo
 from app.repository import invites as invite_repo
@@ -43,11 +44,18 @@ def _parse_code(raw: object) -> str:
     return code
 
 
+def _with_code(row: dict, keys: CodeKeyring) -> dict:
+    """The invite with its code opened, and nothing of how it is stored."""
+    sealed, key_id = row.pop("code_sealed"), row.pop("code_key")
+    return {**row, "code": keys.open_code(key_id, sealed, row["group_id"])}
+
+
 def create_invite(
     uow: UnitOfWork,
     actor: Actor,
     group_id: UUID,
     *,
+    keys: CodeKeyring,
     preset_role: str = "member",
     max_uses: int = 1,
     expires_in_hours: int = 24,
@@ -68,24 +76,31 @@ def create_invite(
             f"This group already has {max_active} active invites; revoke one first."
         )
     for _ in range(CODE_ATTEMPTS):
+        code = generate_code()
+        key_id, sealed = keys.seal_code(code, group_id)
+        digests = keys.digests(code)
         invite = invite_repo.insert_invite(
             conn,
             group_id=group_id,
-            code=generate_code(),
+            code_digest=digests[0],
+            code_sealed=sealed,
+            code_key=key_id,
+            digests=digests,
             preset_role=preset_role,
             max_uses=max_uses,
             expires_in_hours=expires_in_hours,
             created_by=actor.id,
         )
         if invite is not None:
-            return invite
+            del invite["code_sealed"], invite["code_key"]
+            return {**invite, "code": code}
     raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
 
 
-def list_invites(uow: UnitOfWork, actor: Actor, group_id: UUID) -> list[dict]:
+def list_invites(uow: UnitOfWork, actor: Actor, group_id: UUID, *, keys: CodeKeyring) -> list:
     """The group's active invites, newest first."""
     _require_manager(uow.conn, group_id, actor)
-    rows = invite_repo.list_live(uow.conn, group_id)
+    rows = [_with_code(row, keys) for row in invite_repo.list_live(uow.conn, group_id)]
     for row in rows:
         row["created_by"] = {
             "id": row["created_by"],
@@ -94,13 +109,15 @@ def list_invites(uow: UnitOfWork, actor: Actor, group_id: UUID) -> list[dict]:
     return rows
 
 
-def get_invite(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID) -> dict:
+def get_invite(
+    uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID, *, keys: CodeKeyring
+) -> dict:
     """One invite of the group, whatever its state."""
     _require_manager(uow.conn, group_id, actor)
     invite = invite_repo.get_invite(uow.conn, group_id, invite_id)
     if invite is None:
         raise errors.InviteNotFound()
-    return invite
+    return _with_code(invite, keys)
 
 
 def revoke_invite(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: UUID) -> None:
@@ -120,10 +137,10 @@ def list_redemptions(uow: UnitOfWork, actor: Actor, group_id: UUID, invite_id: U
     return invite_repo.redemptions(uow.conn, invite_id)
 
 
-def preview_invite(uow: UnitOfWork, raw_code: object) -> dict:
+def preview_invite(uow: UnitOfWork, raw_code: object, *, keys: CodeKeyring) -> dict:
     """What anyone holding a code may learn before signing in."""
     code = _parse_code(raw_code)
-    found = invite_repo.preview(uow.conn, code)
+    found = invite_repo.preview(uow.conn, keys.digests(code))
     if found is None or found["status"] == "revoked":
         raise errors.InviteNotFound()
     return {
@@ -139,18 +156,18 @@ def preview_invite(uow: UnitOfWork, raw_code: object) -> dict:
     }
 
 
-def join_group(uow: UnitOfWork, actor: Actor, raw_code: object) -> dict:
+def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKeyring) -> dict:
     """Redeem a code: take one use and add the caller to the group, atomically.
 
     Raises ``RetryTransaction`` when the invite changed between two statements;
     the caller runs it again in a fresh transaction (``JOIN_ATTEMPTS``).
     """
-    code = _parse_code(raw_code)
+    digests = keys.digests(_parse_code(raw_code))
     conn = uow.conn
     user_repo.upsert_user(conn, actor.id, actor.display_name)
-    invite = invite_repo.consume_use(conn, code, actor.id)
+    invite = invite_repo.consume_use(conn, digests, actor.id)
     if invite is None:
-        _explain_refusal(invite_repo.diagnose(conn, code, actor.id))
+        _explain_refusal(invite_repo.diagnose(conn, digests, actor.id))
         # It became usable between the two statements: roll back, retry.
         raise RetryTransaction
     membership = group_repo.insert_membership(

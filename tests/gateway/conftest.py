@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.liveserver import LiveServer, free_port
-from tests.helpers import JWT_SECRET
+from tests.helpers import CODE_KEYS, JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLICAS = 3
@@ -83,6 +83,7 @@ def cluster(database_url, engine):
         APP_DATA_DIR=str(data_dir),
         DATABASE_URL=database_url,
         JWT_SECRET_KEY=JWT_SECRET,
+        CODE_KEYS=CODE_KEYS,
         INVITE_LOOKUP_RATE_LIMIT="5/minute",
         JOIN_RATE_LIMIT="3/minute",
         CREATE_RATE_LIMIT="100000/minute",

@@ -8,7 +8,12 @@ from app import config
 from app.config import ConfigError
 
 SECRET = "s" * 32
-VALID_ENV = {"DATABASE_URL": "postgresql://db.example/invites", "JWT_SECRET_KEY": SECRET}
+CODE_KEYS = "k1:" + "A" * 43  # 32 bytes, base64url
+VALID_ENV = {
+    "DATABASE_URL": "postgresql://db.example/invites",
+    "JWT_SECRET_KEY": SECRET,
+    "CODE_KEYS": CODE_KEYS,
+}
 PRODUCTION_ENV = {
     **VALID_ENV,
     "APP_ENV": "production",
@@ -109,6 +114,7 @@ def test_a_complete_configuration_is_accepted():
 def test_a_public_key_configuration_is_accepted(algorithm):
     env = {
         "DATABASE_URL": "postgresql://x/y",
+        "CODE_KEYS": CODE_KEYS,
         "JWT_ALGORITHM": algorithm,
         "JWT_PUBLIC_KEY": _public_key_pem(algorithm),
     }
@@ -158,6 +164,11 @@ def test_a_public_key_configuration_is_accepted(algorithm):
         ({**VALID_ENV, "APP_BASE_URL": "https://invités.example"}, "APP_BASE_URL"),
         ({**PRODUCTION_ENV, "APP_BASE_URL": "/join"}, "APP_BASE_URL"),
         ({**PRODUCTION_ENV, "RATELIMIT_STORAGE_URI": ""}, "RATELIMIT_STORAGE_URI is required"),
+        ({**VALID_ENV, "CODE_KEYS": ""}, "CODE_KEYS is required"),
+        ({**VALID_ENV, "CODE_KEYS": "k1"}, "CODE_KEYS key 'k1' is not 32 bytes"),
+        ({**VALID_ENV, "CODE_KEYS": "k1:" + "A" * 20}, "not 32 bytes"),
+        ({**VALID_ENV, "CODE_KEYS": "bad id:" + "A" * 43}, "CODE_KEYS entries are id:key"),
+        ({**VALID_ENV, "CODE_KEYS": f"{CODE_KEYS},{CODE_KEYS}"}, "names a key id twice"),
         ({**VALID_ENV, "RATELIMIT_STORAGE_URI": "memcached://m:11211"}, "RATELIMIT_STORAGE_URI"),
         ({**VALID_ENV, "RATELIMIT_STORAGE_URI": "cache:6379"}, "RATELIMIT_STORAGE_URI"),
     ],
@@ -235,5 +246,5 @@ def test_the_memory_store_is_refused_with_more_than_one_worker():
 
 
 def test_a_lone_process_counts_in_memory_when_no_store_is_set():
-    loaded = config.load({"DATABASE_URL": "postgresql://x/y", "JWT_SECRET_KEY": SECRET})
+    loaded = config.load({**VALID_ENV})
     assert loaded["RATELIMIT_STORAGE_URI"] == "memory://"

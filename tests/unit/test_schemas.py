@@ -7,6 +7,7 @@ import re
 
 import marshmallow as ma
 import pytest
+import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -236,13 +237,16 @@ _TEXT_FIELDS = {
     if isinstance(field, Text)
 }
 # Text drawn from the characters that matter: every kind of whitespace and
-# refused character, ordinary letters, emoji and their joiner, astral format
-# characters (which are allowed), and anything else at all.
+# refused character, ordinary letters, emoji and their joiner, combining marks
+# (to reach the stacking limit), invisible and format characters beyond the
+# Basic Multilingual Plane, and anything else at all.
 _INTERESTING = st.sampled_from(
     list(" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u3000")
     + list("\x00\x07\x1b\x7f\x9b\xad\u061c\u200b\u200d\u200e\u202e\u2066\ufeff")
-    + list("aZé家ש")
-    + ["🏡", "\U000e0067", "\U000110bd"]
+    + list("aZé家ש\u0301\u0302\u05b8\u3164\u2800\u115f\ufe0f")
+    + ["\u0301" * 5, "\u0301" * 4]
+    + ["\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"]
+    + ["🏡", "\U000e0067", "\U000110bd", "\U0001d173", "\U00020000"]
 )
 _TEXT = st.lists(st.one_of(_INTERESTING, st.characters()), max_size=14).map("".join)
 
@@ -252,16 +256,80 @@ _TEXT = st.lists(st.one_of(_INTERESTING, st.characters()), max_size=14).map("".j
 def test_text_is_accepted_exactly_when_it_matches_the_documented_pattern(field, text):
     declared = _TEXT_FIELDS[field]
     pattern = declared.metadata["pattern"]
-    # Short limits for the icon; the others are checked by length separately.
-    documented = re.fullmatch(pattern, text) is not None and len(text) <= declared.max_length
+    # The pattern is the rule in the Basic Multilingual Plane; the description
+    # states the rest, checked here with Unicode's properties on their own.
+    assert "at most 4 combining marks in a row" in declared.metadata["description"]
+    assert "Beyond the Basic Multilingual Plane" in declared.metadata["description"]
+    trimmed = text.strip()
+    flags = regex.sub(r"\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f", "\U0001f3f4", trimmed)
+    astral = "".join(ch for ch in flags if ord(ch) > 0xFFFF)
+    documented = (
+        re.fullmatch(pattern, text) is not None
+        and len(text) <= declared.max_length
+        and not regex.search(r"[\p{Mn}\p{Me}]{5}", trimmed)
+        and not regex.search(_REFUSED_BEYOND_BMP, astral)
+        and (not trimmed or regex.search(_VISIBLE, trimmed) is not None)
+    )
     errors = GroupCreateSchema().validate({"name": "Family", field: text})
     assert (not errors) is documented, (text, errors)
+
+
+# The stated rules, from Unicode's properties (the service keeps emoji parts).
+_REFUSED_BEYOND_BMP = r"[\p{Default_Ignorable_Code_Point}\p{Cc}\p{Cf}\p{Zl}\p{Zp}]"
+_VISIBLE = (
+    r"[^\p{Default_Ignorable_Code_Point}\p{Bidi_Control}\p{Cc}\p{Cf}\p{Zl}\p{Zp}"
+    r"\p{Mn}\p{Mc}\p{Me}\s\u2800\u200d\ufe00-\ufe0f]"
+)
 
 
 @pytest.mark.parametrize("field", sorted(_TEXT_FIELDS))
 def test_text_patterns_mean_the_same_to_ecma_engines(field):
     # Only \uXXXX escapes (no \p{..}, no astral escapes, no flags): ECMA-262
-    # without the u flag reads the class the way Python does.
+    # reads the classes the way Python does, with or without the u flag.
     pattern = _TEXT_FIELDS[field].metadata["pattern"]
     assert pattern.isascii()
     assert re.sub(r"\\u[0-9a-f]{4}|[\[\]^()?:*$-]", "", pattern) == "", pattern
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("\u3164", "Must not contain control, invisible or text-direction characters."),
+        ("\u3164\u3164\u3164", "Must not contain control, invisible or text-direction characters."),
+        ("\u2800", "Must not contain control, invisible or text-direction characters."),
+        ("\u115f\u1160", "Must not contain control, invisible or text-direction characters."),
+        ("A\u3164B", "Must not contain control, invisible or text-direction characters."),
+        ("Sm\U000e0041ith", "Must not contain control, invisible or text-direction characters."),
+        (
+            "\U000e0001\U000e0041",
+            "Must not contain control, invisible or text-direction characters.",
+        ),
+        ("A\U0001d173B", "Must not contain control, invisible or text-direction characters."),
+        ("A\u034fB", "Must not contain control, invisible or text-direction characters."),
+        ("\u200d", "Must contain a visible character."),
+        ("\u200d\ufe0f", "Must contain a visible character."),
+        ("\u0301\u0301", "Must contain a visible character."),
+        ("Z\u0301\u0302\u0303\u0304\u0305algo", "Must not stack more than 4 combining marks."),
+        ("e" + "\u0301" * 30, "Must not stack more than 4 combining marks."),
+    ],
+)
+def test_names_people_cannot_see_are_refused_in_every_plane(name, error):
+    assert _errors(GroupCreateSchema(), {"name": name}) == {"name": [error]}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Smith Family",
+        "Ng\u01b0\u1eddi Vi\u1ec7t",  # Vietnamese, precomposed
+        "Nguye\u0302\u0303n",  # two combining marks on one letter
+        "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd",  # pointed Hebrew
+        "\u0915\u094d\u0937",  # Devanagari conjunct
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family emoji
+        "\u2764\ufe0f team",  # emoji presentation selector
+        "\U00020000 Plane 2",  # a CJK Extension B ideograph
+        "\U0001d400ath",  # mathematical bold capital A
+    ],
+)
+def test_visible_names_in_any_plane_are_accepted(name):
+    assert GroupCreateSchema().load({"name": name})["name"] == name

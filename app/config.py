@@ -19,6 +19,10 @@ DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
 # Groups and invites together, per user: a token cannot fill the disk.
 DEFAULT_CREATE_LIMIT = "20/minute;200/day"
+# Failed lookups of a code (previews and joins together): per address, and per
+# /24 or /64 network. See docs/security.md for why these numbers.
+DEFAULT_FAILURE_LIMIT = "9/day"
+DEFAULT_NETWORK_FAILURE_LIMIT = "60/day"
 
 
 LIMIT_STORE_SCHEMES = frozenset(
@@ -77,6 +81,11 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         or DEFAULT_LOOKUP_LIMIT,
         "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT", "").strip() or DEFAULT_JOIN_LIMIT,
         "CREATE_RATE_LIMIT": env.get("CREATE_RATE_LIMIT", "").strip() or DEFAULT_CREATE_LIMIT,
+        # The guessing budget (docs/security.md): failed lookups per address and network.
+        "LOOKUP_FAILURE_LIMIT": env.get("LOOKUP_FAILURE_LIMIT", "").strip()
+        or DEFAULT_FAILURE_LIMIT,
+        "NETWORK_LOOKUP_FAILURE_LIMIT": env.get("NETWORK_LOOKUP_FAILURE_LIMIT", "").strip()
+        or DEFAULT_NETWORK_FAILURE_LIMIT,
         # None: unset. Under gunicorn the master then starts the embedded Redis
         # (gunicorn.conf.py); a lone process (a script, the test client) counts
         # in memory (``load``).
@@ -116,7 +125,13 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse settings that would run an insecure or broken service."""
-    for name in ("INVITE_LOOKUP_RATE_LIMIT", "JOIN_RATE_LIMIT", "CREATE_RATE_LIMIT"):
+    for name in (
+        "INVITE_LOOKUP_RATE_LIMIT",
+        "JOIN_RATE_LIMIT",
+        "CREATE_RATE_LIMIT",
+        "LOOKUP_FAILURE_LIMIT",
+        "NETWORK_LOOKUP_FAILURE_LIMIT",
+    ):
         try:
             if not parse_many(config[name]):
                 raise ValueError

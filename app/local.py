@@ -76,36 +76,32 @@ def ensure_database_url() -> tuple[str, object | None]:
     return url, server
 
 
-def dev_code_keys(*, create: bool) -> str | None:
-    """The local development CODE_KEYS kept in .data/, made on first use."""
+def _dev_secret(path: Path, make, *, create: bool) -> str | None:
+    """A development secret kept in .data/ (mode 0600), made by ``make()`` on first use;
+    never outside development."""
     if os.environ.get("APP_ENV") == "production":
         return None
-    if DEV_CODE_KEYS_FILE.exists():
-        return DEV_CODE_KEYS_FILE.read_text().strip() or None
+    if path.exists():
+        return path.read_text().strip() or None
     if not create:
         return None
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(make())
+    return path.read_text().strip()
+
+
+def dev_code_keys(*, create: bool) -> str | None:
+    """The local development CODE_KEYS."""
     from app.code_keys import new_key_spec
 
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(DEV_CODE_KEYS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(new_key_spec("dev"))
-    return DEV_CODE_KEYS_FILE.read_text().strip()
+    return _dev_secret(DEV_CODE_KEYS_FILE, lambda: new_key_spec("dev"), create=create)
 
 
 def dev_jwt_secret(*, create: bool) -> str | None:
-    """The local development signing secret kept in .data/, made on first use."""
-    if os.environ.get("APP_ENV") == "production":
-        return None
-    if DEV_SECRET_FILE.exists():
-        return DEV_SECRET_FILE.read_text().strip() or None
-    if not create:
-        return None
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(DEV_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(48))
-    return DEV_SECRET_FILE.read_text().strip()
+    """The local development signing secret (`make token` signs with it)."""
+    return _dev_secret(DEV_SECRET_FILE, lambda: secrets.token_urlsafe(48), create=create)
 
 
 class EmbeddedRedis:

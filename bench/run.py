@@ -196,6 +196,8 @@ def start_server(args, database_url: str, secret: str, log_path: Path) -> LiveSe
         "GUNICORN_THREADS": str(args.threads),
         "JOIN_RATE_LIMIT": "1000000000/minute",
         "CREATE_RATE_LIMIT": "1000000000/minute",
+        "LOOKUP_FAILURE_LIMIT": "1000000000/minute",
+        "NETWORK_LOOKUP_FAILURE_LIMIT": "1000000000/minute",
         "INVITE_LOOKUP_RATE_LIMIT": "1000000000/minute",
         # The create scenario leaves every invite it makes active in one group.
         "MAX_ACTIVE_INVITES_PER_GROUP": str(args.requests + 1000),

@@ -58,6 +58,8 @@ BASE_CONFIG = {
     "INVITE_LOOKUP_RATE_LIMIT": "100000/minute",
     "JOIN_RATE_LIMIT": "100000/minute",
     "CREATE_RATE_LIMIT": "100000/minute",
+    "LOOKUP_FAILURE_LIMIT": "100000/minute",
+    "NETWORK_LOOKUP_FAILURE_LIMIT": "100000/minute",
     "RATELIMIT_STORAGE_URI": "memory://",
 }
 

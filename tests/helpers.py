@@ -50,6 +50,20 @@ def scalar(engine: sa.Engine, statement: str, **params):
         return conn.execute(sa.text(statement), params).scalar()
 
 
+def columns_of(engine: sa.Engine, table: str) -> set[str]:
+    """The columns of ``table`` in the engine's current schema."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND table_name = :table"
+                ),
+                {"table": table},
+            ).scalars()
+        )
+
+
 def table_exists(engine: sa.Engine, name: str) -> bool:
     return scalar(engine, "SELECT to_regclass(:name)", name=name) is not None
 
@@ -177,7 +191,13 @@ def serving(
     settings: dict[str, str], log_path: Path, *, workers: int, startup_timeout: float = 60.0
 ) -> Iterator[LiveServer]:
     """For test fixtures: `start`, stop on exit; a server that won't start fails the test."""
-    settings = {"CODE_KEYS": CODE_KEYS, **settings}
+    settings = {
+        "CODE_KEYS": CODE_KEYS,
+        # Tests look up unknown codes on purpose; the guessing budget has its own tests.
+        "LOOKUP_FAILURE_LIMIT": "1000000/minute",
+        "NETWORK_LOOKUP_FAILURE_LIMIT": "1000000/minute",
+        **settings,
+    }
     try:
         server = start(settings, log_path, workers=workers, startup_timeout=startup_timeout)
     except ServerFailed as exc:

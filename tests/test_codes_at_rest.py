@@ -21,7 +21,7 @@ from app.services import Actor
 from app.services import groups as group_service
 from app.services import invites as invite_service
 from app.unit_of_work import run
-from tests.helpers import scalar
+from tests.helpers import columns_of, scalar
 
 OLD, NEW = new_key_spec("old"), new_key_spec("new")
 
@@ -175,15 +175,7 @@ def test_plain_codes_are_sealed_by_the_step_between_040_and_041(before_sealing):
     keys = CodeKeyring.parse(NEW)
     applied = upgrade(db, MIGRATIONS_DIR, steps=data_steps(keys))
     assert applied[:2] == ["040_sealed_invite_codes.sql", "041_drop_plain_invite_codes.sql"]
-    with db.connect() as conn:
-        columns = set(
-            conn.execute(
-                sa.text(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_schema = current_schema() AND table_name = 'group_invites'"
-                )
-            ).scalars()
-        )
+    columns = columns_of(db, "group_invites")
     assert "code" not in columns
     for code in codes:
         preview = run(db, invite_service.preview_invite, code, keys=keys)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.code_keys import CodeKeyring
 from app.migrate import MIGRATIONS_DIR, upgrade
-from tests.helpers import CODE_KEYS, scalar, table_exists
+from tests.helpers import CODE_KEYS, columns_of, scalar, table_exists
 
 
 def test_the_real_migrations_apply_to_a_fresh_schema(db):
@@ -23,15 +23,7 @@ def test_the_real_migrations_apply_to_a_fresh_schema(db):
     tables = ("users", "groups", "group_memberships", "group_invites", "idempotency_keys")
     for table in (*tables, "schema_migrations"):
         assert table_exists(db, table), table
-    with db.connect() as conn:
-        columns = set(
-            conn.execute(
-                sa.text(
-                    "SELECT column_name FROM information_schema.columns"
-                    " WHERE table_schema = current_schema() AND table_name = 'group_invites'"
-                )
-            ).scalars()
-        )
+    columns = columns_of(db, "group_invites")
     # No column holds a usable code: a keyed digest finds it, the sealed copy gives it back.
     assert "code" not in columns
     assert {

@@ -10,7 +10,13 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import code_keys, run
 from app.api.idempotency import idempotent
-from app.api.limiter import create_limited, join_limit, limiter, user_key
+from app.api.limiter import (
+    create_limited,
+    join_limit,
+    limiter,
+    user_key,
+    within_guessing_budget,
+)
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
@@ -91,6 +97,7 @@ class Join(MethodView):
     decorators = AUTHENTICATED
 
     @limiter.limit(join_limit, key_func=user_key)
+    @within_guessing_budget
     @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy)
     @blp.arguments(JoinSchema)
     @blp.response(200, JoinResultSchema, description="The caller is now a member.")
@@ -110,7 +117,11 @@ class Join(MethodView):
         (errors.InviteExpired, "The invite has expired."),
         (errors.InviteExhausted, "Every use of the invite has been taken."),
         *BODY_ERRORS,
-        (errors.RateLimited, "JOIN_RATE_LIMIT per user was exceeded; see `Retry-After`."),
+        (
+            errors.RateLimited,
+            "JOIN_RATE_LIMIT per user was exceeded, or the failed-lookup budget of the "
+            "client's address or network is spent; see `Retry-After`.",
+        ),
         (errors.ServiceUnavailable, "The database is unavailable, or the invite is too busy."),
     )
     def post(self, body):

@@ -10,7 +10,7 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import code_keys, run
 from app.api.idempotency import idempotent
-from app.api.limiter import create_limited, limiter, lookup_limit
+from app.api.limiter import create_limited, limiter, lookup_limit, within_guessing_budget
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
@@ -154,13 +154,18 @@ class InviteRedemptions(MethodView):
 @blp.route("/invites/<code:code>", endpoint="invite_preview")
 class InvitePreview(MethodView):
     @limiter.limit(lookup_limit)
+    @within_guessing_budget
     @blp.response(200, InvitePreviewSchema, description="What the invite offers.")
     @blp.doc(operationId="getInvitePreview", security=[])
     @documents_errors(
         blp,
         INVALID_CODE,
         CODE_NOT_FOUND,
-        (errors.RateLimited, "INVITE_LOOKUP_RATE_LIMIT per client address was exceeded."),
+        (
+            errors.RateLimited,
+            "INVITE_LOOKUP_RATE_LIMIT per client address was exceeded, or the failed-lookup "
+            "budget of the address or its network is spent.",
+        ),
         UNAVAILABLE,
     )
     def get(self, code):

@@ -9,6 +9,9 @@ which keeps counting per process while Redis is unreachable.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import time
 import uuid
 
 from flask import Flask, current_app
@@ -23,6 +26,7 @@ from app import limit_store
 # The client address is what ProxyFix derived from the trusted proxies only
 # (TRUSTED_PROXY_COUNT), never a raw X-Forwarded-For.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=False, strategy="moving-window")
+budget_log = logging.getLogger("app.guessing")
 
 
 def init_app(app: Flask) -> None:
@@ -60,3 +64,76 @@ def user_key() -> str:
 
 # One budget per user for creating groups and invites together.
 create_limited = limiter.shared_limit(create_limit, scope="create", key_func=user_key)
+
+
+# --- the guessing budget (docs/security.md) ---------------------------------------------
+
+
+def client_network() -> str:
+    """The client's /24 (IPv4) or /64 (IPv6): one budget for a block of addresses."""
+    address = get_remote_address()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"other:{address}"
+    if ip.version == 6 and ip.ipv4_mapped:  # a dual-stack socket's view of IPv4
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def failure_limit() -> str:
+    return current_app.config["LOOKUP_FAILURE_LIMIT"]
+
+
+def network_failure_limit() -> str:
+    return current_app.config["NETWORK_LOOKUP_FAILURE_LIMIT"]
+
+
+def _failed_lookup(response) -> bool:
+    """A code that names no live invite: what a guesser mostly gets."""
+    return response.status_code == 404
+
+
+_reported_breaches: dict[str, float] = {}
+_BREACH_LOG_INTERVAL_S = 600
+
+
+def _budget_spent(request_limit) -> None:
+    """One log line per exhausted budget per ten minutes, not one per refused request."""
+    key = "/".join(str(part) for part in request_limit.key.split("/")[-2:])
+    now = time.monotonic()
+    if now - _reported_breaches.get(key, -_BREACH_LOG_INTERVAL_S) >= _BREACH_LOG_INTERVAL_S:
+        _reported_breaches[key] = now
+        budget_log.warning(
+            "guessing budget spent: %s failed lookups from %s; its lookups are refused "
+            "until the window moves",
+            request_limit.limit,
+            key,
+        )
+
+
+# Failed lookups (previews and joins of codes that name no live invite) are
+# budgeted per address and per network, together for both endpoints: the
+# arithmetic of how many live codes a guesser can find is docs/security.md.
+guessing_budget = [
+    limiter.shared_limit(
+        failure_limit,
+        scope="lookup-failures",
+        deduct_when=_failed_lookup,
+        on_breach=_budget_spent,
+    ),
+    limiter.shared_limit(
+        network_failure_limit,
+        scope="lookup-failures-network",
+        key_func=client_network,
+        deduct_when=_failed_lookup,
+        on_breach=_budget_spent,
+    ),
+]
+
+
+def within_guessing_budget(view):
+    for limit in reversed(guessing_budget):
+        view = limit(view)
+    return view

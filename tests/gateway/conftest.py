@@ -87,6 +87,8 @@ def cluster(database_url, engine):
         INVITE_LOOKUP_RATE_LIMIT="5/minute",
         JOIN_RATE_LIMIT="3/minute",
         CREATE_RATE_LIMIT="100000/minute",
+        LOOKUP_FAILURE_LIMIT="1000000/minute",
+        NETWORK_LOOKUP_FAILURE_LIMIT="1000000/minute",
         GUNICORN_THREADS="4",
         LOG_LEVEL="INFO",
     )

@@ -125,6 +125,8 @@ def test_range_message_matches_the_contract(api, owner, group):
         ('{"max_uses": 2}', "text/json", 415, "unsupported_media_type"),
         ('\ufeff{"max_uses": 2}', "application/json", 400, "validation_error"),
         ('{"max_uses": 2}'.encode("utf-16"), "application/json", 400, "validation_error"),
+        ("\x0b", "application/json", 400, "validation_error"),
+        (" \x0c\n", "application/json", 400, "validation_error"),
     ],
     ids=[
         "broken",
@@ -139,6 +141,8 @@ def test_range_message_matches_the_contract(api, owner, group):
         "text-json",
         "bom",
         "utf-16",
+        "vertical-tab",
+        "form-feed",
     ],
 )
 def test_bodies_that_are_not_json_objects(api, owner, group, data, content_type, status, error):

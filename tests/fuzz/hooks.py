@@ -19,6 +19,9 @@ document, and count what was sent.
   strings), and a repeated key answers only its first request; every later
   one is a 422 that hides the rest. Malformed keys are left alone: they must
   be refused.
+- Text the document's patterns cannot describe is not sent as valid data:
+  the patterns state the text rules for the Basic Multilingual Plane, and
+  each field's description the rest (characters beyond it, runs of marks).
 - Counts of requests per operation and status go to FUZZ_STATS_PATH.
 """
 
@@ -38,6 +41,7 @@ import uuid
 import jwt
 import schemathesis
 
+from app.api.fields import MAX_COMBINING_RUN, _combining, _invisible_alone
 from app.api.idempotency import KEY_PATTERN
 from app.token import mint
 
@@ -75,6 +79,33 @@ def _serial_parse(*args, **kwargs):
 
 
 ast.parse = _serial_parse
+
+
+_BEYOND_THE_PATTERN = frozenset(ch for ch in _invisible_alone(True) if ord(ch) > 0xFFFF)
+_TEXT_FIELDS = ("name", "description", "icon_emoji")
+
+
+def _states_only_in_prose(text: str) -> bool:
+    """Whether a rule the pattern leaves to the description decides this text."""
+    if any(ch in _BEYOND_THE_PATTERN for ch in text):
+        return True
+    run = 0
+    for ch in text:
+        run = run + 1 if ch in _combining() else 0
+        if run > MAX_COMBINING_RUN:
+            return True
+    return False
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    body = case.body
+    if not isinstance(body, dict):
+        return True
+    return not any(
+        isinstance(body.get(field), str) and _states_only_in_prose(body[field])
+        for field in _TEXT_FIELDS
+    )
 
 
 def token(sub: str, name: str) -> str:

@@ -55,6 +55,7 @@ class FailOpenStorage(Storage, MovingWindowSupport):
         self.probe_interval = probe_interval
         self._lock = threading.Lock()
         self._next_probe = 0.0
+        self._back_at = 0.0
         self.outage = OutageLog(
             "rate-limit store",
             describe(backend),
@@ -85,22 +86,31 @@ class FailOpenStorage(Storage, MovingWindowSupport):
 
     def _call(self, name: str, *args, **kwargs):
         if self._try_shared():
+            started = time.monotonic()
             try:
                 result = getattr(self.shared, name)(*args, **kwargs)
             except self._failures as exc:
-                self._went_away(exc)
+                self._went_away(exc, started)
             else:
                 self._came_back()
                 return result
         return getattr(self.local, name)(*args, **kwargs)
 
-    def _went_away(self, exc: BaseException) -> None:
+    def _went_away(self, exc: BaseException, started: float) -> None:
         with self._lock:
+            # A call sent before Redis was seen answering again (one that sat in
+            # a frozen server's queue) says nothing new: count it here, but do
+            # not declare a second outage.
+            if started < self._back_at:
+                return
             self._next_probe = time.monotonic() + self.probe_interval
         self.outage.began(exc)
 
     def _came_back(self) -> None:
-        self.outage.ended()
+        if self.outage.is_down:
+            with self._lock:
+                self._back_at = time.monotonic()
+            self.outage.ended()
 
     # limits' Storage and MovingWindowSupport, each to whichever store is in use.
 

@@ -108,8 +108,10 @@ def test_requests_survive_redis_stopped_frozen_and_restarted(database_url, engin
     assert shared_again > 0  # counters are written to the restarted Redis
     went = log.count("rate-limit store unreachable (redis 127.0.0.1:")
     came_back = log.count("rate-limit store reachable again (redis 127.0.0.1:")
-    # Two outages, one line per worker that noticed each, and as many recoveries.
-    assert 2 <= went <= 2 * WORKERS, log[-3000:]
+    # Two outages: one line per worker that noticed each, and as many recoveries.
+    # On a starved 2-core machine a healthy Redis can miss the 50 ms timeout
+    # once too, a real (if short) outage for that worker: allow one more each.
+    assert 2 <= went <= 3 * WORKERS, log[-3000:]
     assert came_back == went, log[-3000:]
     assert "Traceback" not in log
     assert " 500 " not in log

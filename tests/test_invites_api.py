@@ -127,6 +127,7 @@ def test_range_message_matches_the_contract(api, owner, group):
         ('{"max_uses": 2}'.encode("utf-16"), "application/json", 400, "validation_error"),
         ("\x0b", "application/json", 400, "validation_error"),
         (" \x0c\n", "application/json", 400, "validation_error"),
+        (" \t\n\r", "application/json", 400, "validation_error"),
     ],
     ids=[
         "broken",
@@ -143,6 +144,7 @@ def test_range_message_matches_the_contract(api, owner, group):
         "utf-16",
         "vertical-tab",
         "form-feed",
+        "json-whitespace",
     ],
 )
 def test_bodies_that_are_not_json_objects(api, owner, group, data, content_type, status, error):

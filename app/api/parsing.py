@@ -29,10 +29,6 @@ def error_details(messages: object, prefix: str = "") -> list[dict]:
     return details
 
 
-# What JSON calls whitespace: a body of only these is no body. Not bytes.strip(),
-# which also takes a vertical tab or a form feed for nothing.
-JSON_WHITESPACE = b" \t\n\r"
-
 # No body here nests at all; this only keeps a hostile one from costing much.
 MAX_DEPTH = 32
 
@@ -118,7 +114,7 @@ class Parser(FlaskParser):
 
     def _raw_load_json(self, req: flask.Request) -> typing.Any:
         body = read_body(req)
-        if not body.strip(JSON_WHITESPACE):
+        if not body:
             return core.missing  # no body: every field takes its default
         # Exactly what the document says: not application/*+json, not text/json.
         if req.mimetype != "application/json":

@@ -104,6 +104,11 @@ def _budget_spent(request_limit) -> None:
     key = "/".join(str(part) for part in request_limit.key.split("/")[-2:])
     now = time.monotonic()
     if now - _reported_breaches.get(key, -_BREACH_LOG_INTERVAL_S) >= _BREACH_LOG_INTERVAL_S:
+        # Forget quiet keys, or an attacker with many addresses grows this for good.
+        for stale in [
+            k for k, at in _reported_breaches.items() if now - at >= _BREACH_LOG_INTERVAL_S
+        ]:
+            del _reported_breaches[stale]
         _reported_breaches[key] = now
         budget_log.warning(
             "guessing budget spent: %s failed lookups from %s; its lookups are refused "

@@ -186,7 +186,13 @@ def test_a_killed_replica_is_routed_around_and_rejoins(cluster, engine):
             assert time.monotonic() < deadline, "the killed replica never came back"
             time.sleep(0.2)
         back_at = len(cluster.log())
-        time.sleep(3.0)
+        # nginx tries a failed server again only after fail_timeout (5 s) has passed
+        # since its last failure, so the way back into rotation is waited for, not timed.
+        deadline = time.monotonic() + 20
+        while not _requests_per_replica(cluster.log(), back_at)[victim["name"]]:
+            assert time.monotonic() < deadline, "the restarted replica got no traffic"
+            time.sleep(0.25)
+        time.sleep(1.0)
     log = cluster.log()
     assert f"{victim['name']} exited" in log[killed_at - 2000 :]
 

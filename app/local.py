@@ -50,9 +50,48 @@ def start_embedded_postgres(pgdata: Path, *, cleanup_mode: str | None = "stop"):
             if not mode & 0o001:
                 log.warning("letting the embedded PostgreSQL traverse %s (o+x)", parent)
                 parent.chmod(mode | 0o001)
+    forget_dead_pgserver_handles(pgdata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
+def forget_dead_pgserver_handles(pgdata: Path) -> None:
+    """Drop the pids of processes that no longer run from pgserver's list of handle holders.
+
+    pgserver writes the pid of every process holding a handle to
+    ``<pgdata>/.handle_pids.json`` and stops the server only when the last one
+    lets go (in an atexit hook). A holder killed with SIGKILL never lets go, so
+    its pid would stay forever and no later holder would ever stop the server:
+    it would leak on every exit from then on. Pruning before attaching makes the
+    next start the last live holder again. A pid since reused by an unrelated
+    process still counts as a holder (that server then leaks once more, as
+    before); pgserver records no start time to tell the two apart.
+    """
+    import psutil  # a dependency of pgserver
+    from pgserver import PostgresServer
+    from pgserver.utils import DiskList
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:
+            return True  # cannot tell: keep it
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    # pgserver reads and writes the list under this per-user inter-process lock
+    # (a class attribute; there is no public hook for this).
+    with PostgresServer._lock:
+        pids = handles.get()
+        live = [pid for pid in pids if alive(pid)]
+        if live != pids:
+            log.warning(
+                "embedded PostgreSQL: forgetting handles of dead processes %s",
+                sorted(set(pids) - set(live)),
+            )
+            handles.put(live)
 
 
 def pgserver_binary(name: str) -> Path:

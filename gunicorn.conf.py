@@ -12,7 +12,8 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
-worker_class = "gthread"
+# gthread, closing its listener as soon as a stop begins (app/worker.py).
+worker_class = "app.worker.DrainingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
@@ -33,11 +34,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _embedded = None
 _embedded_redis = None
+_metrics_dir = None
 
 
 def on_starting(server):
-    global _embedded, _embedded_redis
-    from app.config import memory_store_refusal
+    global _embedded, _embedded_redis, _metrics_dir
+    from app import startup
     from app.local import (
         dev_code_keys,
         dev_jwt_secret,
@@ -45,9 +47,13 @@ def on_starting(server):
         ensure_limit_store_url,
     )
 
-    refusal = memory_store_refusal(os.environ.get("RATELIMIT_STORAGE_URI"), server.cfg.workers)
-    if refusal:
-        raise RuntimeError(refusal)  # gunicorn prints "Error: ..." and exits 1
+    problems = startup.configuration_problems(os.environ, server.cfg.workers)
+    if problems:
+        startup.refuse(
+            server.log,
+            [*problems, f"not started: {len(problems)} configuration problem(s)"],
+            os.EX_CONFIG,
+        )
 
     url, _embedded = ensure_database_url()
     os.environ["DATABASE_URL"] = url
@@ -71,21 +77,31 @@ def on_starting(server):
                 "CODE_KEYS is unset: invite codes are sealed with the development key in .data/"
             )
 
-    if os.environ.get("MIGRATE_ON_START") == "1":
-        from app.db import create_engine
-        from app.migrate import data_steps, upgrade
+    migrate = os.environ.get("MIGRATE_ON_START") == "1"
+    if migrate:
+        from app.migrate import data_steps
 
-        engine = create_engine(url, pool_size=1)
-        try:
-            applied = upgrade(engine, steps=data_steps())
-        finally:
-            engine.dispose()
+        applied = startup.check_database(server.log, url, migrate=True, steps=data_steps())
         server.log.info("migrations: %s", ", ".join(applied) or "up to date")
+    else:
+        startup.check_database(server.log, url, migrate=False)
+
+    # Set before any worker makes its metrics (app.metrics).
+    _metrics_dir = startup.prepare_metrics_directory()
+
+
+def child_exit(server, worker):
+    from app.startup import worker_exited
+
+    worker_exited(worker.pid)
 
 
 def on_exit(server):
     if _embedded_redis is not None:
         _embedded_redis.stop()
+    from app.startup import remove_metrics_directory
+
+    remove_metrics_directory(_metrics_dir)
 
 
 def pre_request(worker, req):

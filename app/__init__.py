@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from app import api, config, db
-from app.code_keys import CodeKeyring
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, with ``overrides`` on top (tests)."""
+    """Build the app from the environment, with ``overrides`` on top (tests).
+
+    Imported here, not above: the gunicorn master imports modules of this
+    package (logging, start-up) and must not make the workers' metrics
+    (``app.metrics``) before it has chosen their directory.
+    """
+    from flask import Flask
+
+    from app import api, config, db
+    from app.code_keys import CodeKeyring
+
     app = Flask(__name__)
     app.config.update(config.load(overrides))
     app.extensions["db_engine"] = db.create_engine(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,9 @@ DEFAULT_CREATE_LIMIT = "20/minute;200/day"
 # /24 or /64 network. See docs/security.md for why these numbers.
 DEFAULT_FAILURE_LIMIT = "9/day"
 DEFAULT_NETWORK_FAILURE_LIMIT = "60/day"
+# /metrics answers only to these client addresses unless METRICS_ALLOW says others.
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1"
+LOG_FORMATS = ("text", "json")
 
 
 LIMIT_STORE_SCHEMES = frozenset(
@@ -42,25 +46,65 @@ def memory_store_refusal(store: str | None, workers: int) -> str | None:
 
 
 class ConfigError(RuntimeError):
-    """The environment does not describe a service that can start."""
+    """The environment does not describe a service that can start: every problem,
+    one line each."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int_in(
+    env: Mapping[str, str], name: str, default: int, problems: list[str], minimum: int = 0
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        problems.append(f"{name} must be at least {minimum}, got {value}")
+        return default
     return value
+
+
+def log_format_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``LOG_FORMAT``, lower-cased; an unknown one is reported by ``check``."""
+    env = os.environ if env is None else env
+    return env.get("LOG_FORMAT", "").strip().lower() or "text"
+
+
+def _addresses(raw: str, problems: list[str]) -> tuple:
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            problems.append(f"METRICS_ALLOW must list addresses or networks, not {part!r}")
+    return tuple(networks)
 
 
 def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from environment variables."""
+    config, problems = read_env(env)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The config mapping, and what in the environment could not be read."""
     env = os.environ if env is None else env
+    problems: list[str] = []
+
+    def _int(name: str, default: int, minimum: int = 0) -> int:
+        return _int_in(env, name, default, problems, minimum)
+
     algorithm = env.get("JWT_ALGORITHM", "HS256").strip() or "HS256"
     config: dict[str, Any] = {
         "APP_ENV": env.get("APP_ENV", "development").strip() or "development",
@@ -71,11 +115,11 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # None here means "not configured"; `load` fills in the local default.
         "APP_BASE_URL": env.get("APP_BASE_URL", "").strip().rstrip("/") or None,
         "LOG_LEVEL": (env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
-        "MAX_ACTIVE_INVITES_PER_GROUP": _int(env, "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
-        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
-        "DB_POOL_SIZE": _int(env, "DB_POOL_SIZE", 5, minimum=1),
-        "DB_STATEMENT_TIMEOUT_MS": _int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
-        "DB_POOL_TIMEOUT_S": _int(env, "DB_POOL_TIMEOUT_S", 10, minimum=1),
+        "MAX_ACTIVE_INVITES_PER_GROUP": _int("MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+        "DB_POOL_SIZE": _int("DB_POOL_SIZE", 5, minimum=1),
+        "DB_STATEMENT_TIMEOUT_MS": _int("DB_STATEMENT_TIMEOUT_MS", 5000),
+        "DB_POOL_TIMEOUT_S": _int("DB_POOL_TIMEOUT_S", 10, minimum=1),
         # Rate limits (Flask-Limiter syntax and storage URIs).
         "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
         or DEFAULT_LOOKUP_LIMIT,
@@ -90,7 +134,7 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # (gunicorn.conf.py); a lone process (a script, the test client) counts
         # in memory (``load``).
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or None,
-        "RATELIMIT_STORAGE_TIMEOUT_MS": _int(env, "RATELIMIT_STORAGE_TIMEOUT_MS", 50, minimum=1),
+        "RATELIMIT_STORAGE_TIMEOUT_MS": _int("RATELIMIT_STORAGE_TIMEOUT_MS", 50, minimum=1),
         # Lets several deployments share one Redis without sharing counters.
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "").strip() or "group-invites",
         # Tokens are issued elsewhere; this service only verifies them.
@@ -100,23 +144,30 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "JWT_PUBLIC_KEY": env.get("JWT_PUBLIC_KEY") or None,
         "JWT_DECODE_ISSUER": env.get("JWT_DECODE_ISSUER") or None,
         "JWT_DECODE_AUDIENCE": env.get("JWT_DECODE_AUDIENCE") or None,
-        "JWT_DECODE_LEEWAY": _int(env, "JWT_DECODE_LEEWAY", 0),
+        "JWT_DECODE_LEEWAY": _int("JWT_DECODE_LEEWAY", 0),
         "JWT_TOKEN_LOCATION": ["headers"],
         # Invite codes at rest (app/code_keys.py): id:base64url,... current first.
         "CODE_KEYS": env.get("CODE_KEYS", "").strip() or None,
         "JWT_IDENTITY_CLAIM": "sub",
         # Request bodies here are a few hundred bytes at most.
-        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 16 * 1024, minimum=1024),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 16 * 1024, minimum=1024),
+        "LOG_FORMAT": log_format_from_env(env),
+        # Who may read /metrics: the client address as trusted through the proxies.
+        "METRICS_ALLOW": _addresses(
+            env.get("METRICS_ALLOW", "").strip() or DEFAULT_METRICS_ALLOW, problems
+        ),
     }
-    return config
+    return config, problems
 
 
 def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The environment's configuration with ``overrides`` on top (tests), validated,
     and ``APP_BASE_URL`` defaulting to where the service listens."""
-    config = from_env()
+    config, problems = read_env()
     config.update(overrides or {})
-    validate(config)
+    problems += check(config)
+    if problems:
+        raise ConfigError(problems)
     config["RATELIMIT_STORAGE_URI"] = config["RATELIMIT_STORAGE_URI"] or "memory://"
     local = local_base_url(config["HOST"], config["PORT"])
     config["APP_BASE_URL"] = (config["APP_BASE_URL"] or local).rstrip("/")
@@ -125,6 +176,16 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def validate(config: Mapping[str, Any]) -> None:
     """Refuse settings that would run an insecure or broken service."""
+    problems = check(config)
+    if problems:
+        raise ConfigError(problems)
+
+
+def check(config: Mapping[str, Any]) -> list[str]:
+    """Every problem with ``config``, one line each: settings that would run an
+    insecure or broken service."""
+    problems: list[str] = []
+    refuse = problems.append
     for name in (
         "INVITE_LOOKUP_RATE_LIMIT",
         "JOIN_RATE_LIMIT",
@@ -136,58 +197,63 @@ def validate(config: Mapping[str, Any]) -> None:
             if not parse_many(config[name]):
                 raise ValueError
         except ValueError:
-            raise ConfigError(
+            refuse(
                 f"{name} is not a rate limit (e.g. '30/minute' or '10 per minute'): "
                 f"{config[name]!r}"
-            ) from None
+            )
     algorithm = config["JWT_ALGORITHM"]
     if algorithm not in {"HS256", "RS256", "ES256"}:
-        raise ConfigError("JWT_ALGORITHM must be one of HS256, RS256, ES256")
-    if algorithm == "HS256":
+        refuse(f"JWT_ALGORITHM must be one of HS256, RS256, ES256, not {algorithm!r}")
+    elif algorithm == "HS256":
         secret = config.get("JWT_SECRET_KEY")
         if not secret:
-            raise ConfigError("JWT_SECRET_KEY is required when JWT_ALGORITHM is HS256")
-        if config["APP_ENV"] == "production" and len(secret) < 32:
-            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters in production")
+            refuse("JWT_SECRET_KEY is required when JWT_ALGORITHM is HS256")
+        elif config["APP_ENV"] == "production" and len(secret) < 32:
+            refuse("JWT_SECRET_KEY must be at least 32 characters in production")
     elif not config.get("JWT_PUBLIC_KEY"):
-        raise ConfigError(f"JWT_PUBLIC_KEY (PEM) is required when JWT_ALGORITHM is {algorithm}")
+        refuse(f"JWT_PUBLIC_KEY (PEM) is required when JWT_ALGORITHM is {algorithm}")
     else:
         try:
             key = get_default_algorithms()[algorithm].prepare_key(config["JWT_PUBLIC_KEY"])
-        except (InvalidKeyError, ValueError, TypeError) as exc:
-            raise ConfigError(f"JWT_PUBLIC_KEY is not a usable {algorithm} public key") from exc
-        if not isinstance(key, RSAPublicKey | EllipticCurvePublicKey):
-            raise ConfigError("JWT_PUBLIC_KEY must be a public key (it looks like a private one)")
+        except (InvalidKeyError, ValueError, TypeError):
+            refuse(f"JWT_PUBLIC_KEY is not a usable {algorithm} public key")
+        else:
+            if not isinstance(key, RSAPublicKey | EllipticCurvePublicKey):
+                refuse("JWT_PUBLIC_KEY must be a public key (it looks like a private one)")
     if not config.get("DATABASE_URL"):
-        raise ConfigError("DATABASE_URL is not set")
+        refuse("DATABASE_URL is not set")
     if not config.get("CODE_KEYS"):
-        raise ConfigError(
+        refuse(
             "CODE_KEYS is required: the keys invite codes are stored under "
             "(`python -m app.code_keys new <id>` makes one)"
         )
-    try:
-        CodeKeyring.parse(config["CODE_KEYS"])
-    except CodeKeyError as exc:
-        raise ConfigError(str(exc)) from None
+    else:
+        try:
+            CodeKeyring.parse(config["CODE_KEYS"])
+        except CodeKeyError as exc:
+            refuse(str(exc))
     store = config.get("RATELIMIT_STORAGE_URI")
     if store is None and config["APP_ENV"] == "production":
-        raise ConfigError(
+        refuse(
             "RATELIMIT_STORAGE_URI is required in production (redis://…, shared by every "
             "replica): without it each process would count its own limits"
         )
     if store is not None and urlsplit(store).scheme not in LIMIT_STORE_SCHEMES:
-        raise ConfigError(
+        refuse(
             "RATELIMIT_STORAGE_URI must be redis://, rediss://, redis+unix://, "
             f"redis+sentinel://, redis+cluster:// or memory://, not {store!r}"
         )
     if config["APP_ENV"] == "production" and not config.get("APP_BASE_URL"):
-        raise ConfigError("APP_BASE_URL is required in production (it makes invite_url)")
+        refuse("APP_BASE_URL is required in production (it makes invite_url)")
     if config.get("APP_BASE_URL") and not is_base_url(config["APP_BASE_URL"]):
-        raise ConfigError(
+        refuse(
             "APP_BASE_URL must be an absolute http(s) URL in ASCII (xn-- for international "
             "names), without credentials, query or fragment (e.g. https://invites.example), "
             f"not {config['APP_BASE_URL']!r}"
         )
+    if config.get("LOG_FORMAT", "text") not in LOG_FORMATS:
+        refuse(f"LOG_FORMAT must be text or json, not {config['LOG_FORMAT']!r}")
+    return problems
 
 
 def is_base_url(value: str) -> bool:

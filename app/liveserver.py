@@ -35,6 +35,9 @@ _INHERITED_SETTINGS = (
     "RATELIMIT_STORAGE_URI",
     "RATELIMIT_KEY_PREFIX",
     "APP_DATA_DIR",
+    "LOG_FORMAT",
+    "METRICS_ALLOW",
+    "PROMETHEUS_MULTIPROC_DIR",
 )
 
 
@@ -44,6 +47,7 @@ class Reply:
     content_type: str
     body: object
     headers: dict[str, str] = field(default_factory=dict, compare=False)
+    text: str = field(default="", compare=False, repr=False)
 
 
 def send(
@@ -66,7 +70,8 @@ def send(
     raw = response.read()
     content_type = response.getheader("Content-Type", "")
     parsed = json.loads(raw) if raw and content_type.startswith("application/json") else None
-    return Reply(response.status, content_type, parsed, dict(response.getheaders()))
+    text = raw.decode("utf-8", "replace")
+    return Reply(response.status, content_type, parsed, dict(response.getheaders()), text)
 
 
 def free_port() -> int:

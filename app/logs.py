@@ -1,4 +1,11 @@
-"""Logging for the whole process, redacted so codes and tokens never reach a log."""
+"""Logging for the whole process: one format for gunicorn's lines and the service's,
+UTC timestamps, and redaction so codes and tokens never reach a log.
+
+``LOG_FORMAT=text`` (the default) is for people; ``json`` writes one JSON object
+per line for a log shipper, through python-json-logger (it renders extras,
+exceptions and stack traces as fields; the redaction runs over every string
+value it is about to write).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +16,11 @@ import threading
 import time
 
 from gunicorn.glogging import Logger as GunicornBaseLogger
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from app.codes import mask_code
+
+LOG_FORMATS = ("text", "json")
 
 # Anything shaped like an invite code or a bearer token, wherever it stands
 # (a code glued to other text, "GK7M-2QX-HP9", is masked too).
@@ -23,21 +33,65 @@ def redact(text: str) -> str:
     return _CODE_LIKE.sub(lambda m: mask_code(m.group(0)), text)
 
 
+def utc_timestamp(created: float) -> str:
+    """RFC 3339 in UTC with milliseconds: 2026-11-24T10:30:00.123Z."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{whole}.{int(created % 1 * 1000):03d}Z"
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
 class RedactingFormatter(logging.Formatter):
-    """Redacts the whole rendered line, traceback included."""
+    """Text lines with UTC timestamps; the whole rendered line is redacted,
+    traceback included."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_timestamp(record.created)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
-def configure_logging(level: str = "INFO") -> None:
+class JsonFormatter(_JsonFormatter):
+    """One JSON object per line: time, level, logger, message, pid, and any extras
+    (the request line's fields); every string value redacted."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message", "process"],
+            rename_fields={
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "process": "pid",
+                "exc_info": "exception",
+            },
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_timestamp(record.created)
+
+    def process_log_record(self, log_data: dict) -> dict:
+        return {k: redact(v) if isinstance(v, str) else v for k, v in log_data.items()}
+
+
+def make_formatter(log_format: str = "text") -> logging.Formatter:
+    """The formatter for ``LOG_FORMAT``; anything but ``json`` is text."""
+    return JsonFormatter() if log_format == "json" else RedactingFormatter(TEXT_FORMAT)
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """The root logger writes to stderr in ``log_format``; Python's warnings go there too."""
     root = logging.getLogger()
     root.setLevel(level)
-    if any(isinstance(h.formatter, RedactingFormatter) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.addHandler(handler)
+    logging.captureWarnings(True)
+    handler = next((h for h in root.handlers if getattr(h, "is_service_handler", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.is_service_handler = True
+        root.addHandler(handler)
+    handler.setFormatter(make_formatter(log_format))
 
 
 class OutageLog:
@@ -99,9 +153,14 @@ class GunicornLogger(GunicornBaseLogger):
     service's, and its refused-request warnings without the client's text."""
 
     def setup(self, cfg) -> None:
+        from app.config import log_format_from_env
+
         super().setup(cfg)
+        log_format = log_format_from_env()
         for handler in self.error_log.handlers:
-            handler.setFormatter(RedactingFormatter(self.error_fmt, self.datefmt))
+            handler.setFormatter(make_formatter(log_format))
+        # The master's own modules (the embedded servers, migrations) log through the root.
+        configure_logging(cfg.loglevel.upper(), log_format)
 
     def warning(self, msg, *args, **kwargs) -> None:
         if isinstance(msg, str):

@@ -206,6 +206,14 @@ def upgrade(
     return done
 
 
+def pending(conn: sa.Connection, versions: list[str]) -> list[str]:
+    """Of ``versions``, those the database has not applied."""
+    if conn.execute(sa.text("SELECT to_regclass('schema_migrations')")).scalar() is None:
+        return list(versions)
+    applied = set(conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars())
+    return [v for v in versions if v not in applied]
+
+
 def status(engine: sa.Engine, directory: Path = MIGRATIONS_DIR) -> list[Status]:
     """Each migration file with when it was applied (None if pending)."""
     migrations = discover(directory)

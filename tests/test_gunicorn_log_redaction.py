@@ -3,6 +3,7 @@ and headers sent to a real gunicorn, then its output read back whole."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -31,9 +32,17 @@ def _send_raw(port: int, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_malformed_requests_leave_no_code_or_token_in_gunicorns_log(database_url, engine, tmp_path):
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_malformed_requests_leave_no_code_or_token_in_gunicorns_log(
+    database_url, engine, tmp_path, log_format
+):
     token = make_token(name="Leaky")
-    settings = {"DATABASE_URL": database_url, "JWT_SECRET_KEY": JWT_SECRET, "LOG_LEVEL": "DEBUG"}
+    settings = {
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "LOG_LEVEL": "DEBUG",
+        "LOG_FORMAT": log_format,
+    }
     bad = [
         # a request line with two spaces (gunicorn: Invalid HTTP request line)
         f"GET  /api/v1/invites/{CODE} HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -63,3 +72,8 @@ def test_malformed_requests_leave_no_code_or_token_in_gunicorns_log(database_url
     compact = CODE.replace("-", "")
     for secret in (CODE, compact, CODE.replace("-", " "), token, token.split(".")[2]):
         assert secret not in log, secret
+    if log_format == "json":
+        # Every line the process wrote, gunicorn's and the app's, is one JSON object.
+        lines = [json.loads(line) for line in log.splitlines()]
+        assert {"time", "level", "logger", "message", "pid"} <= set(lines[0])
+        assert any(line["logger"] == "gunicorn.error" for line in lines)

@@ -80,20 +80,30 @@ def test_requests_survive_redis_stopped_frozen_and_restarted(database_url, engin
         ):
             load.run_phase("healthy", 1.5)
             assert redis_server.client().dbsize() > 0  # counting is shared
+            ready = {"healthy": server.call("GET", "/readyz")}
             redis_server.freeze()
             load.run_phase("frozen", 3.0)
             redis_server.thaw()
             load.run_phase("thawed", 2.5)
             redis_server.stop()
             load.run_phase("stopped", 3.0)
+            ready["stopped"] = server.call("GET", "/readyz")
             redis_server.start()
             load.run_phase("restarted", 3.0)
+            ready["restarted"] = server.call("GET", "/readyz")
             shared_again = redis_server.client().dbsize()
             log = server.log()
     finally:
         redis_server.stop()
 
     assert not load.errors, load.errors
+    # The instance stays ready through the store's outage, and says it is degraded.
+    store = {phase: (r.status, r.body["checks"]["rate_limit_store"]) for phase, r in ready.items()}
+    assert store == {
+        "healthy": (200, "ok"),
+        "stopped": (200, "degraded"),
+        "restarted": (200, "ok"),
+    }
     by_phase = Counter((phase, status) for phase, status, _ in load.replies)
     for phase in ("healthy", "frozen", "thawed", "stopped", "restarted"):
         assert by_phase[(phase, 404)] > 10, (phase, by_phase)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
 from app.config import ConfigError
+from app.migrate import discover
 
 
 def test_healthz(client):
@@ -17,7 +20,59 @@ def test_healthz(client):
 
 def test_readyz(client):
     response = client.get("/readyz")
-    assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+    assert (response.status_code, response.get_json()) == (
+        200,
+        {
+            "status": "ok",
+            "checks": {"database": "ok", "migrations": "ok", "rate_limit_store": "ok"},
+        },
+    )
+
+
+def test_readyz_says_which_migrations_are_missing(make_app, db):
+    # The app's engine pointed at an empty schema: a database this release has not migrated.
+    app = make_app()
+    app.extensions["db_engine"] = db
+    client = app.test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    versions = [m.version for m in discover()]
+    assert response.get_json() == {
+        "error": "service_unavailable",
+        "message": "Not ready: migrations.",
+        "details": [
+            {
+                "field": "migrations",
+                "message": f"{len(versions)} migration(s) of this release not applied.",
+            }
+        ],
+    }
+    with db.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE schema_migrations (version text PRIMARY KEY)"))
+        for version in versions[:-1]:
+            conn.execute(sa.text("INSERT INTO schema_migrations VALUES (:v)"), {"v": version})
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert (
+        response.get_json()["details"][0]["message"]
+        == "1 migration(s) of this release not applied."
+    )
+    with db.begin() as conn:
+        conn.execute(sa.text("INSERT INTO schema_migrations VALUES (:v)"), {"v": versions[-1]})
+    assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_stays_ready_without_the_rate_limit_store(make_app):
+    # Nothing listens on port 1: limits are counted per process, and the
+    # instance stays in rotation (tests/test_limit_store_outage.py stops a real one).
+    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "rate_limit_store": "degraded",
+    }
 
 
 def test_readyz_without_a_database(make_app):
@@ -28,6 +83,9 @@ def test_readyz_without_a_database(make_app):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["error"] == "service_unavailable"
+    assert response.get_json()["details"] == [
+        {"field": "database", "message": "The database cannot be reached."}
+    ]
     assert "Retry-After" in response.headers
 
 
@@ -134,9 +192,13 @@ def test_one_log_line_per_request_without_the_code(make_app, api, owner, group, 
         api.join(api.user("Joiner"), invite["code"])
     lines = [r.getMessage() for r in caplog.records if r.name == "app.request"]
     assert len(lines) == 2
-    assert lines[0].startswith("GET /api/v1/invites/<code:code> 200 ")
+    assert lines[0].startswith("GET /api/v1/invites/{code} 200 ")
     assert "request_id=req-42" in lines[0]
+    assert " client=127.0.0.1 user=-" in lines[0]  # no token, no user
     assert lines[1].startswith("POST /api/v1/groups/join 200 ")
+    assert re.search(
+        r" user=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", lines[1]
+    )
     code_body = invite["code"][4:]
     for line in lines:
         assert code_body not in line

@@ -10,7 +10,17 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.api import auth, docs_assets, errors, groups, invites, limiter, ops, request_log
+from app.api import (
+    auth,
+    docs_assets,
+    errors,
+    groups,
+    invites,
+    limiter,
+    metrics,
+    ops,
+    request_log,
+)
 from app.api.base import Api
 from app.api.paths import register_converters
 
@@ -68,4 +78,5 @@ def init_app(app: Flask) -> Api:
     for module in (groups, invites, ops):
         api.register_blueprint(module.blp)
     docs_assets.init_app(app)
+    metrics.init_app(app)
     return api

@@ -11,7 +11,7 @@ import functools
 import re
 import uuid
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import NoAuthorizationError
 
@@ -81,6 +81,7 @@ def auth_required(view):
             # credential and fails with an IndexError on a blank one (", ,").
             raise NoAuthorizationError("A blank credential in the Authorization header")
         verify_jwt_in_request()
+        g.user_id = get_jwt()["sub"]  # for the request's log line
         return view(*args, **kwargs)
 
     return wrapper

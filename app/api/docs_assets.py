@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, send_from_directory
+from flask import Flask, redirect, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from app.errors import AssetNotFound
@@ -59,3 +59,5 @@ def init_app(app: Flask) -> None:
     if missing:
         raise RuntimeError(f"swagger-ui-bundle lacks {', '.join(missing)} in {DIST}")
     app.add_url_rule(f"{URL_PREFIX}<path:filename>", endpoint="docs_asset", view_func=asset)
+    # A person who opens the service's address lands on its documentation.
+    app.add_url_rule("/", endpoint="home", view_func=lambda: redirect("/docs", 302))

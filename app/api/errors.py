@@ -16,7 +16,7 @@ from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
 from app.api.auth import jwt
-from app.api.limiter import limiter
+from app.api.limiter import limit_name, limiter
 from app.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("app.errors")
@@ -65,6 +65,7 @@ def _rate_limited():
     response = envelope(RateLimited.status, RateLimited.code, RateLimited.message)
     limit = limiter.current_limit
     retry_after = 60
+    g.rate_limit = limit_name(limit)  # for the metrics
     if limit is not None:
         window = limit.limit.get_expiry()
         retry_after = min(window, max(1, math.ceil(limit.reset_at - time.time())))

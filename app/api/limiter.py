@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -43,6 +43,22 @@ def init_app(app: Flask) -> None:
             "retry": Retry(NoBackoff(), 0),
         }
     limiter.init_app(app)
+
+
+# What rate_limited_total{limit} calls each limit (by scope, else by endpoint).
+_LIMIT_NAMES = {
+    "create": "create",
+    "lookup-failures": "lookup_failures",
+    "lookup-failures-network": "lookup_failures_network",
+    "invites.invite_preview": "lookup",
+    "groups.join": "join",
+}
+
+
+def limit_name(request_limit) -> str:
+    """The name of the limit a refused request met."""
+    scope = request_limit.request_args[-1] if request_limit is not None else None
+    return _LIMIT_NAMES.get(scope) or _LIMIT_NAMES.get(request.endpoint) or "other"
 
 
 def lookup_limit() -> str:

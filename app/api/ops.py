@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import sqlalchemy as sa
@@ -10,11 +11,13 @@ from flask.views import MethodView
 
 from app.api.base import Blueprint
 from app.api.database import get_engine
+from app.api.limiter import limiter
 from app.api.responses import documents_errors
-from app.api.schemas import HealthSchema
+from app.api.schemas import HealthSchema, ReadinessSchema
 from app.errors import ServiceUnavailable
+from app.migrate import discover, pending
 
-blp = Blueprint("ops", __name__, description="Operations: health checks.")
+blp = Blueprint("ops", __name__, description="Operations: liveness and readiness.")
 log = logging.getLogger(__name__)
 
 
@@ -30,15 +33,46 @@ class Health(MethodView):
 
 @blp.route("/readyz", endpoint="readyz")
 class Ready(MethodView):
-    @blp.response(200, HealthSchema, description="Ready to serve.")
+    @blp.response(200, ReadinessSchema, description="Ready to serve; what each check found.")
     @blp.doc(operationId="getReadiness", security=[])
-    @documents_errors(blp, (ServiceUnavailable, "The database cannot be reached."))
+    @documents_errors(
+        blp,
+        (
+            ServiceUnavailable,
+            "Not ready: the database cannot be reached, or its migrations are not "
+            "current. `details` names each check that failed (`field`: `database` or "
+            "`migrations`).",
+        ),
+    )
     def get(self):
-        """The database is reachable"""
+        """The database answers, its migrations are current; the rate-limit store is reported"""
+        failed = []
         try:
             with get_engine().connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+                missing = pending(conn, _release_migrations())
         except sa.exc.SQLAlchemyError as exc:
             current_app.extensions["db_availability"].failed(exc)
-            raise ServiceUnavailable("The database is not reachable.") from None
-        return {"status": "ok"}
+            failed.append({"field": "database", "message": "The database cannot be reached."})
+        else:
+            if missing:
+                failed.append(
+                    {
+                        "field": "migrations",
+                        "message": f"{len(missing)} migration(s) of this release not applied.",
+                    }
+                )
+        if failed:
+            raise ServiceUnavailable(
+                "Not ready: " + ", ".join(item["field"] for item in failed) + ".",
+                details=failed,
+            )
+        store = "ok" if limiter.storage.check() else "degraded"
+        return {
+            "status": "ok",
+            "checks": {"database": "ok", "migrations": "ok", "rate_limit_store": store},
+        }
+
+
+@functools.cache
+def _release_migrations() -> list[str]:
+    return [m.version for m in discover()]

@@ -1,4 +1,5 @@
-"""One log line per request, with its request id; response headers every answer carries."""
+"""One log line per request, with its request id, counted in the metrics too; the
+response headers every answer carries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 
 from flask import Flask, g, request
 
+from app.api.metrics import observe, route_template
 from app.logs import configure_logging
 
 log = logging.getLogger("app.request")
@@ -21,7 +23,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 def init_app(app: Flask) -> None:
-    configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    configure_logging(app.config.get("LOG_LEVEL", "INFO"), app.config.get("LOG_FORMAT", "text"))
 
     # A request id is chosen by the gateway, never by a client: one a client
     # chose could carry a code or a token into every log line of the request.
@@ -42,17 +44,33 @@ def init_app(app: Flask) -> None:
         if response.status_code == 204:
             response.headers.pop("Content-Type", None)
         started = g.get("started")
-        duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
-        # The route template, never the raw path: /api/v1/invites/<code>.
-        route = request.url_rule.rule if request.url_rule else "<unmatched>"
+        seconds = time.perf_counter() - started if started else 0.0
+        # The route template, never the raw path: /api/v1/invites/{code}.
+        route = route_template(request.url_rule.rule if request.url_rule else None)
+        method = request.method if request.method in _METHODS else "OTHER"
+        status = response.status_code
+        observe(method, route, status, seconds, response)
         error = g.get("error_code")
+        user = g.get("user_id")
         log.info(
-            "%s %s %s %.1fms request_id=%s%s",
-            request.method if request.method in _METHODS else "OTHER",
+            "%s %s %s %.1fms request_id=%s client=%s user=%s%s",
+            method,
             route,
-            response.status_code,
-            duration_ms,
+            status,
+            seconds * 1000,
             request_id,
+            request.remote_addr or "-",
+            user or "-",
             f" error={error}" if error else "",
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+                "request_id": request_id,
+                "client": request.remote_addr,
+                "user_id": user,
+                "error": error,
+            },
         )
         return response

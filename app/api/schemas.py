@@ -79,7 +79,10 @@ class ErrorSchema(OutputSchema):
     )
     details = fields.List(
         fields.Nested(ErrorDetailSchema),
-        metadata={"description": "Present on `validation_error` only: one entry per problem."},
+        metadata={
+            "description": "One entry per problem: on `validation_error`, and on the "
+            "`service_unavailable` of `/readyz` (one per failed check)."
+        },
     )
 
 
@@ -234,3 +237,23 @@ class JoinResultSchema(OutputSchema):
 
 class HealthSchema(OutputSchema):
     status = fields.String(metadata={"enum": ["ok"], "example": "ok"})
+
+
+class ReadinessChecksSchema(OutputSchema):
+    database = fields.String(metadata={"enum": ["ok"], "description": "The database answers."})
+    migrations = fields.String(
+        metadata={"enum": ["ok"], "description": "Every migration of this release is applied."}
+    )
+    rate_limit_store = fields.String(
+        metadata={
+            "enum": ["ok", "degraded"],
+            "description": "`degraded`: the shared store (Redis) does not answer, and limits "
+            "are counted per process until it does. The instance stays ready: an outage of "
+            "the shared store must not take every replica out of rotation at once.",
+        }
+    )
+
+
+class ReadinessSchema(OutputSchema):
+    status = fields.String(metadata={"enum": ["ok"], "example": "ok"})
+    checks = fields.Nested(ReadinessChecksSchema)

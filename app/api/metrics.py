@@ -1,0 +1,93 @@
+"""``GET /metrics`` and the counting behind it, one call per request.
+
+``/metrics`` answers only to client addresses in ``METRICS_ALLOW`` (loopback
+by default), judged on the address trusted through ``TRUSTED_PROXY_COUNT``: a
+request relayed by the public gateway is judged by its real client, so a
+scraper reaches each instance directly. Anyone else gets the 404 of an
+unknown path. It is not in the OpenAPI document: it is not for API clients,
+and a generated SDK method that answers them 404 would mislead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from werkzeug.exceptions import NotFound
+
+from app import metrics
+from app.api.idempotency import REPLAYED_HEADER
+
+JOIN_ENDPOINT = "groups.join"
+CREATE_INVITE_ENDPOINT = "invites.group_invites"
+JOIN_OUTCOMES = {
+    None: "joined",
+    "already_member": "already_member",
+    "invite_expired": "expired",
+    "invite_exhausted": "exhausted",
+    "invite_not_found": "not_found",
+    "invalid_code": "invalid_code",
+}
+UNMATCHED = "<unmatched>"
+
+_CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+_templates: dict[str, str] = {}
+
+
+def route_template(rule: str | None) -> str:
+    """The OpenAPI path of a Flask rule: /api/v1/invites/<code:code> is /api/v1/invites/{code}."""
+    if rule is None:
+        return UNMATCHED
+    template = _templates.get(rule)
+    if template is None:
+        template = _templates[rule] = _CONVERTER.sub(r"{\1}", rule)
+    return template
+
+
+def observe(method: str, route: str, status: int, seconds: float, response) -> None:
+    """Count one answered request."""
+    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    metrics.HTTP_DURATION.labels(method, route).observe(seconds)
+    if status == 429:
+        metrics.RATE_LIMITED.labels(g.get("rate_limit") or "other").inc()
+    if response.headers.get(REPLAYED_HEADER):
+        return  # the work was counted when it was done
+    endpoint = request.endpoint
+    if endpoint == JOIN_ENDPOINT and method == "POST":
+        error = g.get("error_code")
+        if status == 200 or error in JOIN_OUTCOMES:
+            metrics.INVITE_JOINS.labels(JOIN_OUTCOMES[None if status == 200 else error]).inc()
+    elif endpoint == CREATE_INVITE_ENDPOINT and method == "POST" and status == 201:
+        metrics.INVITES_CREATED.inc()
+
+
+def _allowed(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in current_app.config["METRICS_ALLOW"])
+
+
+def _exposition():
+    if not _allowed(request.remote_addr):
+        raise NotFound()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/metrics", endpoint="metrics", view_func=_exposition, methods=["GET"])
+    # The pool may open as many connections again as overflow (app.db).
+    metrics.watch_pool(app.extensions["db_engine"], app.config["DB_POOL_SIZE"] * 2)

@@ -172,7 +172,7 @@ class Text(fields.String):
         if not text:
             if not self.blank:
                 raise self.make_error("blank")
-            return text
+            return None  # optional text sent blank is stored, and returned, as null
         if all(ch in self.invisible_alone for ch in text):
             raise self.make_error("invisible")
         run = 0
@@ -183,10 +183,21 @@ class Text(fields.String):
         return text
 
 
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+
+
 class UTCDateTime(fields.DateTime):
-    """RFC 3339 in UTC with an explicit offset."""
+    """RFC 3339 in UTC, always one shape: whole seconds and ``Z``
+    (2026-11-24T10:30:00Z), which every platform's default parser reads
+    (Swift's ``.iso8601`` refuses a fraction). Fractions are cut, not rounded:
+    a time is never shown later than it is, and expiries are stored in whole
+    seconds (app/repository/invites.py), so theirs is exact."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": TIMESTAMP_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

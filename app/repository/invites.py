@@ -52,7 +52,10 @@ _INSERT = sa.text(
            (group_id, code_digest, code_sealed, code_key, preset_role, max_uses, expires_at,
             created_by)
     SELECT :group_id, :code_digest, :code_sealed, :code_key, CAST(:preset_role AS group_role),
-           :max_uses, now() + make_interval(hours => :expires_in_hours), :created_by
+           :max_uses,
+           -- Whole seconds: the API shows times without a fraction (app/api/fields.py).
+           date_trunc('second', now()) + make_interval(hours => :expires_in_hours),
+           :created_by
      WHERE NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
     ON CONFLICT (code_digest) DO NOTHING
     RETURNING {INVITE_COLUMNS}

@@ -1,0 +1,104 @@
+"""Shapes every platform's default parser reads, on every response of the flow:
+timestamps in whole seconds with ``Z``, and optional text ``null``, never ``""``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+LOOKS_LIKE_A_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
+
+
+def _walk(value, path="$"):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _check(body) -> int:
+    """Assert the shapes; return how many timestamps were seen."""
+    times = 0
+    for path, value in _walk(body):
+        assert value != "", path
+        if path.endswith("_at") and value is not None:
+            assert isinstance(value, str), (path, value)
+            assert TIMESTAMP.match(value), (path, value)
+            times += 1
+        elif isinstance(value, str) and LOOKS_LIKE_A_TIME.match(value):
+            raise AssertionError(f"{path}: a time under a name without _at: {value}")
+    return times
+
+
+def test_every_response_of_the_flow_has_whole_second_times_and_no_empty_text(client, api, sql):
+    owner, joiner = api.user("Owner"), api.user("   ")  # a blank name claim is no name
+    replies = []
+
+    def call(method: str, path: str, user=None, **kwargs):
+        response = client.open(path, method=method, headers=user.headers if user else {}, **kwargs)
+        replies.append((f"{method} {path}", response.status_code, response.get_json()))
+        return response.get_json()
+
+    group = call(
+        "POST",
+        "/api/v1/groups",
+        owner,
+        json={"name": "Smiths", "description": "  ", "icon_emoji": ""},
+    )
+    assert (group["description"], group["icon_emoji"]) == (None, None)
+    gid = group["id"]
+    call("GET", f"/api/v1/groups/{gid}", owner)
+    invite = call("POST", f"/api/v1/groups/{gid}/invites", owner, json={"max_uses": 1})
+    call("GET", f"/api/v1/groups/{gid}/invites", owner)
+    call("GET", f"/api/v1/groups/{gid}/invites/{invite['id']}", owner)
+    call("GET", f"/api/v1/invites/{invite['code']}")
+    call("POST", "/api/v1/groups/join", joiner, json={"code": invite["code"]})
+    call("GET", f"/api/v1/groups/{gid}/invites/{invite['id']}/redemptions", owner)
+    call("GET", f"/api/v1/invites/{invite['code']}")  # exhausted
+    call("POST", "/api/v1/groups/join", joiner, json={"code": invite["code"]})  # 409
+    call("DELETE", f"/api/v1/groups/{gid}/invites/{invite['id']}", owner)
+    call("POST", "/api/v1/groups", owner, json={"name": ""})  # 400 with details
+
+    assert [status for _, status, _ in replies] == [
+        201,
+        200,
+        201,
+        200,
+        200,
+        200,
+        200,
+        200,
+        200,
+        409,
+        204,
+        400,
+    ]
+    times = sum(_check(body) for _, _, body in replies if body is not None)
+    assert times >= 10
+    # Stored as null too, not only shown so.
+    row = sql("SELECT description, icon_emoji FROM groups WHERE id = :g", g=gid)[0]
+    assert (row["description"], row["icon_emoji"]) == (None, None)
+    name = sql("SELECT display_name FROM users WHERE id = :u", u=joiner.id)[0]
+    assert name["display_name"] is None
+
+
+def test_an_expiry_is_whole_seconds_in_the_database_too(api, owner, group, sql):
+    invite = api.create_invite(owner, group["id"], expires_in_hours=1)
+    stored = sql("SELECT expires_at FROM group_invites WHERE id = :i", i=invite["id"])[0][
+        "expires_at"
+    ]
+    assert stored.microsecond == 0
+    assert invite["expires_at"] == stored.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("column", ["description", "icon_emoji"])
+def test_the_database_refuses_empty_optional_text(engine, owner, group, column):
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE groups SET {column} = '' WHERE id = :g"), {"g": group["id"]})

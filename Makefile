@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run cluster nginx migrate migrate-status test test-browser test-gateway fuzz lint format token bench openapi sdk clean
+.PHONY: help install run cluster nginx wrk migrate migrate-status test test-browser test-gateway fuzz lint format token bench openapi sdk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -64,8 +64,12 @@ sdk: install ## generate a Python client from docs/openapi.json into build/sdk
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/openapi-python-client generate \
 		--path docs/openapi.json --output-path build/sdk --meta setup --config sdk-config.yaml
 
-bench: install ## load-test a local multi-worker server and print throughput and latency
-	$(PY) bench/run.py
+bench: install wrk ## the service against bare floors with wrk: ratios (SIZE=1000000: latency at 10k vs SIZE)
+	$(PY) bench/run.py $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)
+
+wrk: ## install Debian's wrk if it is missing (the load generator of make bench)
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq wrk; }
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .data build .pytest_cache .ruff_cache .hypothesis .coverage

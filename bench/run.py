@@ -1,355 +1,476 @@
-"""Load-test a local multi-worker server and print throughput and latency.
+"""`make bench`: the service against bare floors, in one run, with wrk.
 
-Usage: ``make bench`` or ``.venv/bin/python bench/run.py [--requests N]
-[--concurrency C] [--workers W] [--threads T] [--duration S]``.
+For each scenario the service (gunicorn as `make run` starts it, every
+guarantee on: authentication, validation, exact limits counted in the shared
+store, idempotency, logging, metrics) and its floor (bench/floors.py: the same
+database work in a bare Flask route under gunicorn's sync workers) are
+loaded in turn by wrk (c=16, one thread, keep-alive), ROUNDS times each,
+alternating, after a warm-up of both. Printed: each side's median req/s and
+p99, and the ratio service/floor with its spread over the rounds.
 
-Everything is throwaway and local: unless BENCH_DATABASE_URL is set, a
-private PostgreSQL (pgserver) is started in a temporary directory; the
-migrations are applied; gunicorn serves the app on a free port of 127.0.0.1
-with the rate limits raised out of the way; and C client threads, each with
-its own keep-alive connection, send a bounded number of requests (for at most
-S seconds) per scenario:
+- ``preview``: GET /api/v1/invites/{code}, a random code of SIZE invites
+- ``join``:    POST /api/v1/groups/join, every request a new user
+- ``create``:  POST /api/v1/groups/{id}/invites, owners of many groups
+- ``list``:    GET /api/v1/groups/{id}/invites, groups of 50 active invites
 
-- ``preview``: GET /api/v1/invites/{code} (public, no token)
-- ``join``:    POST /api/v1/groups/join, every request a fresh user, over
-               invites with max_uses=100
-- ``create``:  POST /api/v1/groups/{id}/invites by one owner into one group
-               (the worst case: those creates serialise on the group)
-- ``list``:    GET /api/v1/groups/{id}/invites of a group with 50 active invites
+``--size N`` measures only the service's latency (preview, join, list) with
+SIZE invites, then grows the table to N (seeded with SQL) and measures
+again, and prints each query's plan at N.
 
-The server, the database and the temporary directory are removed at the end,
-also on errors and Ctrl-C. With BENCH_DATABASE_URL the rows it creates stay.
-The client runs on the same machine, so it competes with the server for CPU.
+Everything is throwaway: a database is created on BENCH_ADMIN_URL's server
+(default: the embedded PostgreSQL, started in a temporary directory) and
+dropped at the end. The load generator shares the machine's cores with the
+server and the database, so only ratios from one run mean anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
-import math
+import io
 import os
-import secrets
+import re
 import shutil
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from app import liveserver
-from app.liveserver import HOST, LiveServer, send
+from app.code_keys import CodeKeyring, new_key_spec
+from app.codes import generate_code
+from app.db import create_engine
+from app.migrate import data_steps, upgrade
 from app.token import mint
 
-JOIN_MAX_USES = 100
+ROOT = Path(__file__).resolve().parents[1]
+WRK_SCRIPT = ROOT / "bench" / "wrk" / "scenario.lua"
+CONCURRENCY = 16
 LIST_SIZE = 50
-TIMEOUT = 30.0
+JOIN_INVITES = 1000  # x 100 uses: room for every join of a run
+CREATE_GROUPS = 2000  # x 100 active invites each (the cap)
+UNLIMITED = "1000000000/minute"
 
 
-# --------------------------------------------------------------------------- HTTP
+# ---------------------------------------------------------------------- seeding
 
 
-class Client:
-    """A keep-alive connection for set-up calls; each expects one status."""
-
-    def __init__(self, port: int):
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=TIMEOUT)
-
-    def call(self, method, path, body=None, token=None, expect=200) -> object:
-        try:
-            reply = send(self.conn, method, path, body, token)
-        except (http.client.HTTPException, OSError):
-            self.conn.close()  # the server closed an idle connection: once more
-            reply = send(self.conn, method, path, body, token)
-        if reply.status != expect:
-            raise RuntimeError(f"{method} {path}: expected {expect}, got {reply}")
-        return reply.body
-
-    def close(self) -> None:
-        self.conn.close()
+def _copy(conn, table: str, columns: str, rows) -> None:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_value(v) for v in row) + "\n")
+    buffer.seek(0)
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
 
 
-class Tokens:
-    def __init__(self, secret: str):
-        self.secret = secret
-
-    def mint(self, name: str) -> str:
-        return mint(self.secret, subject=uuid.uuid4(), name=name, lifetime=dt.timedelta(hours=1))
-
-
-# ------------------------------------------------------------------ measurement
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()
+    return str(value)
 
 
 @dataclass
-class Result:
-    name: str
-    latencies: list[float] = field(default_factory=list)  # seconds, expected replies only
-    errors: int = 0
-    wall: float = 0.0
-    samples: list[str] = field(default_factory=list)
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies) + self.errors
-
-    def percentile(self, p: float) -> float:
-        """Nearest-rank percentile of the latencies, in milliseconds."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        rank = max(1, math.ceil(p / 100 * len(ordered)))
-        return ordered[rank - 1] * 1000
+class Seeded:
+    groups: list[tuple[str, str]]  # (group id, owner id)
+    codes: list[str]
 
 
-# A request of a scenario: (method, path, body, token) for index i.
-RequestFor = Callable[[int], tuple[str, str, object, str | None]]
+def seed(engine: sa.Engine, keys: CodeKeyring, *, groups: int, per_group: int, max_uses: int):
+    """``groups`` groups, each with an owner and ``per_group`` live invites, by COPY."""
+    made = Seeded([], [])
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).replace(microsecond=0)
+    taken: set[str] = set()
+    batch = max(1, 20_000 // max(per_group, 1))
+    for start in range(0, groups, batch):
+        users, group_rows, members, invites = [], [], [], []
+        for _ in range(min(batch, groups - start)):
+            owner, group = uuid.uuid4(), uuid.uuid4()
+            users.append((owner, "Bench owner"))
+            group_rows.append((group, "Bench group", "🏡", owner))
+            members.append((group, owner, "owner"))
+            made.groups.append((str(group), str(owner)))
+            for _ in range(per_group):
+                code = generate_code()
+                while code in taken:
+                    code = generate_code()
+                taken.add(code)
+                key, sealed = keys.seal_code(code, group)
+                invites.append(
+                    (group, keys.digest(code), sealed, key, max_uses, expires.isoformat(), owner)
+                )
+                made.codes.append(code)
+        with engine.begin() as conn:
+            _copy(conn, "users", "id, display_name", users)
+            _copy(conn, "groups", "id, name, icon_emoji, created_by", group_rows)
+            _copy(conn, "group_memberships", "group_id, user_id, role", members)
+            _copy(
+                conn,
+                "group_invites",
+                "group_id, code_digest, code_sealed, code_key, max_uses, expires_at, created_by",
+                invites,
+            )
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    return made
 
 
-def load(
-    name: str,
-    port: int,
-    request_for: RequestFor,
-    expect: int,
-    *,
-    requests: int,
-    concurrency: int,
-    duration: float,
-) -> Result:
-    """Send ``requests`` requests from ``concurrency`` threads, stopping early
-    after ``duration`` seconds; every thread keeps one connection alive."""
-    result = Result(name)
-    lock = threading.Lock()
-    next_index = iter(range(requests))
-    start = threading.Barrier(concurrency + 1)
-    deadline = [math.inf]
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=TIMEOUT)
-        latencies: list[float] = []
-        errors = 0
-        samples: list[str] = []
-        try:
-            start.wait()
-            while time.perf_counter() < deadline[0]:
-                with lock:
-                    i = next(next_index, None)
-                if i is None:
-                    break
-                method, path, body, token = request_for(i)
-                began = time.perf_counter()
-                try:
-                    reply = send(conn, method, path, body, token)
-                except (http.client.HTTPException, OSError) as exc:
-                    conn.close()  # reconnects on the next request
-                    errors += 1
-                    samples.append(f"{method} {path}: {exc!r}")
-                    continue
-                elapsed = time.perf_counter() - began
-                if reply.status == expect:
-                    latencies.append(elapsed)
-                else:
-                    errors += 1
-                    samples.append(f"{method} {path}: {reply.status} {reply.body}")
-        finally:
-            conn.close()
-            with lock:
-                result.latencies.extend(latencies)
-                result.errors += errors
-                result.samples.extend(samples[:3])
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    deadline[0] = began + duration
-    start.wait()
-    for thread in threads:
-        thread.join(timeout=duration + TIMEOUT + 5)
-    result.wall = time.perf_counter() - began
-    return result
+# ------------------------------------------------------------------------ wrk
 
 
-def table(results: list[Result]) -> str:
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def wrk(port: int, scenario: str, data_file: Path, seconds: int) -> Run:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONCURRENCY}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(WRK_SCRIPT),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={**os.environ, "SCENARIO": scenario, "DATA_FILE": str(data_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Run(
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        p50_ms=_ms(re.search(r"\s50%\s+(\S+)", out)[1]),
+        p99_ms=_ms(re.search(r"\s99%\s+(\S+)", out)[1]),
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        errors=sum(int(n) for n in errors.groups()) if errors else 0,
+    )
+
+
+# ------------------------------------------------------------------ processes
+
+
+def start_floor(database_url: str, code_keys: str, log_path: Path, workers: int):
+    port = liveserver.free_port()
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.floors:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "CODE_KEYS": code_keys},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            try:
+                if liveserver.send(conn, "GET", "/api/v1/invites/AAA-AAA-AAA").status == 404:
+                    return port, proc
+            finally:
+                conn.close()
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"the floor did not start: {log_path.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def throwaway_database(workdir: Path):
+    """A fresh database on BENCH_ADMIN_URL's server, or on an embedded one; dropped after."""
+    admin_url = os.environ.get("BENCH_ADMIN_URL", "").strip()
+    embedded = None
+    if not admin_url:
+        from app.local import start_embedded_postgres
+
+        print("starting an embedded PostgreSQL ...", file=sys.stderr, flush=True)
+        embedded = start_embedded_postgres(workdir / "pg", cleanup_mode="stop")
+        admin_url = embedded.get_uri()
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, pool_size=1)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = sa.engine.make_url(admin_url).set(database=name)
+        yield (
+            url.render_as_string(hide_password=False),
+            ("the embedded PostgreSQL" if embedded else "BENCH_ADMIN_URL's server"),
+        )
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        if embedded is not None:
+            embedded.cleanup()
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+class Bench:
+    def __init__(self, args, url: str, workdir: Path):
+        self.args, self.url, self.workdir = args, url, workdir
+        self.secret = "bench-" + uuid.uuid4().hex * 2
+        self.code_keys = new_key_spec("bench")
+        self.keys = CodeKeyring.parse(self.code_keys)
+        self.engine = create_engine(url, pool_size=2)
+        self.files = 0
+
+    def token(self, subject) -> str:
+        return mint(self.secret, subject=subject, lifetime=dt.timedelta(hours=2))
+
+    def write(self, lines: list[str]) -> Path:
+        self.files += 1
+        path = self.workdir / f"data-{self.files}.txt"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def service_settings(self) -> dict[str, str]:
+        return {
+            "DATABASE_URL": self.url,
+            "JWT_SECRET_KEY": self.secret,
+            "CODE_KEYS": self.code_keys,
+            "APP_BASE_URL": "https://invites.example",
+            "INVITE_LOOKUP_RATE_LIMIT": UNLIMITED,
+            "JOIN_RATE_LIMIT": UNLIMITED,
+            "CREATE_RATE_LIMIT": UNLIMITED,
+            "LOOKUP_FAILURE_LIMIT": UNLIMITED,
+            "NETWORK_LOOKUP_FAILURE_LIMIT": UNLIMITED,
+        }
+
+    def data(self, rounds: int) -> dict[str, list[Path]]:
+        """Seed the database; per scenario, the wrk data file of each run."""
+        size = self.args.size_base
+        print(f"seeding {size} invites, joins and creates ...", file=sys.stderr, flush=True)
+        preview = seed(
+            self.engine, self.keys, groups=max(1, size // 100), per_group=100, max_uses=100
+        )
+        joinable = seed(
+            self.engine, self.keys, groups=JOIN_INVITES // 10, per_group=10, max_uses=100
+        )
+        creators = seed(self.engine, self.keys, groups=CREATE_GROUPS, per_group=0, max_uses=1)
+        listed = seed(self.engine, self.keys, groups=20, per_group=LIST_SIZE, max_uses=10)
+        runs = 2 * rounds + 2  # each side's warm-up and rounds
+        per_run = self.args.seconds * 2000  # more joiners than a run can serve
+        preview_file = self.write(preview.codes)
+        owners = [f"{g} {self.token(o)}" for g, o in creators.groups]
+        list_owners = [f"{g} {self.token(o)}" for g, o in listed.groups]
+        joins = []
+        for run in range(runs):
+            lines = [
+                f"{joinable.codes[(run * per_run + i) % len(joinable.codes)]} "
+                f"{self.token(uuid.uuid4())}"
+                for i in range(per_run)
+            ]
+            joins.append(self.write(lines))
+        return {
+            "preview": [preview_file] * runs,
+            "join": joins,
+            "create": [self.write(owners)] * runs,
+            "list": [self.write(list_owners)] * runs,
+        }
+
+
+def compare(args, bench: Bench, service_port: int, floor_port: int) -> list[tuple]:
+    files = bench.data(args.rounds)
+    rows = []
+    for scenario in args.scenarios:
+        print(
+            f"{scenario}: service and floor, {args.rounds} rounds ...", file=sys.stderr, flush=True
+        )
+        runs = iter(files[scenario])
+        wrk(service_port, scenario, next(runs), 3)  # warm-up
+        wrk(floor_port, scenario, next(runs), 3)
+        service, floor = [], []
+        for _ in range(args.rounds):
+            service.append(wrk(service_port, scenario, next(runs), args.seconds))
+            floor.append(wrk(floor_port, scenario, next(runs), args.seconds))
+        rows.append((scenario, service, floor))
+    return rows
+
+
+def report(rows: list[tuple]) -> str:
     lines = [
-        "| scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
+        "| scenario | service req/s | floor req/s | ratio (min-max) | service p99 ms | floor p99 ms"
+        " | non-2xx |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        rate = r.requests / r.wall if r.wall else 0.0
+    for scenario, service, floor in rows:
+        ratios = [s.rps / f.rps for s, f in zip(service, floor, strict=True)]
+        bad = sum(r.non_2xx + r.errors for r in service + floor)
         lines.append(
-            f"| {r.name} | {r.requests} | {r.errors} | {rate:.0f} | "
-            f"{r.percentile(50):.1f} | {r.percentile(95):.1f} | {r.percentile(99):.1f} |"
+            f"| {scenario} | {statistics.median(r.rps for r in service):.0f}"
+            f" | {statistics.median(r.rps for r in floor):.0f}"
+            f" | {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            f" | {statistics.median(r.p99_ms for r in service):.1f}"
+            f" | {statistics.median(r.p99_ms for r in floor):.1f} | {bad} |"
         )
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------- infrastructure
+def plans(engine: sa.Engine, keys: CodeKeyring, code: str, group_id: str) -> str:
+    """The plans of the service's own queries (app/repository) at this size."""
+    from app.repository import invites
 
-
-def start_server(args, database_url: str, secret: str, log_path: Path) -> LiveServer:
-    settings = {
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": secret,
-        "GUNICORN_THREADS": str(args.threads),
-        "JOIN_RATE_LIMIT": "1000000000/minute",
-        "CREATE_RATE_LIMIT": "1000000000/minute",
-        "LOOKUP_FAILURE_LIMIT": "1000000000/minute",
-        "NETWORK_LOOKUP_FAILURE_LIMIT": "1000000000/minute",
-        "INVITE_LOOKUP_RATE_LIMIT": "1000000000/minute",
-        # The create scenario leaves every invite it makes active in one group.
-        "MAX_ACTIVE_INVITES_PER_GROUP": str(args.requests + 1000),
-        "LOG_LEVEL": args.log_level,
+    digests = keys.digests(code)
+    queries = {
+        "preview": (invites._PREVIEW, {"digests": digests}),
+        "join": (invites._CONSUME, {"digests": digests, "user_id": uuid.uuid4()}),
+        "list": (invites._LIST_LIVE, {"group_id": group_id}),
     }
-    return liveserver.start(settings, log_path, workers=args.workers)
+    out = []
+    with engine.connect() as conn:
+        for name, (query, params) in queries.items():
+            rows = conn.execute(sa.text("EXPLAIN (COSTS OFF) " + query.text), params).scalars()
+            out.append(f"{name}:\n" + "\n".join(f"    {row}" for row in rows))
+        conn.rollback()
+    return "\n".join(out)
 
 
-# ------------------------------------------------------------------- scenarios
-
-
-def run_scenarios(args, port: int, tokens: Tokens) -> list[Result]:
-    setup = Client(port)
-    owner = tokens.mint("Bench Owner")
-
-    def new_group(name: str) -> str:
-        return setup.call("POST", "/api/v1/groups", {"name": name}, owner, expect=201)["id"]
-
-    def new_invite(group_id: str, **body) -> dict:
-        path = f"/api/v1/groups/{group_id}/invites"
-        return setup.call("POST", path, body, owner, expect=201)
-
-    # preview: one invite, looked up over and over.
-    preview_code = new_invite(new_group("Preview"), max_uses=100)["code"]
-    # join: one group and one invite per JOIN_MAX_USES joiners, one fresh user each.
-    join_codes = [
-        new_invite(new_group(f"Join {i}"), max_uses=JOIN_MAX_USES)["code"]
-        for i in range(math.ceil(args.requests / JOIN_MAX_USES))
-    ]
-    joiners = [tokens.mint(f"Joiner {i}") for i in range(args.requests)]
-    # create: every create into one group, by its owner.
-    create_group = new_group("Create")
-    # list: a group with LIST_SIZE active invites.
-    list_group = new_group("List")
-    for _ in range(LIST_SIZE):
-        new_invite(list_group, max_uses=10)
-    listed = setup.call("GET", f"/api/v1/groups/{list_group}/invites", token=owner)
-    assert len(listed["data"]) == LIST_SIZE, len(listed["data"])
-    setup.close()
-
-    common = {"concurrency": args.concurrency, "duration": args.duration}
-
-    # Warm up every worker's connection pool and code paths (not measured).
-    load(
-        "warm-up",
-        port,
-        lambda i: ("GET", f"/api/v1/invites/{preview_code}", None, None),
-        200,
-        requests=args.concurrency * 20,
-        **common,
-    )
-
-    scenarios = [
-        (
-            "preview GET /invites/{code}",
-            lambda i: ("GET", f"/api/v1/invites/{preview_code}", None, None),
-            200,
-        ),
-        (
-            "join POST /groups/join",
-            lambda i: (
-                "POST",
-                "/api/v1/groups/join",
-                {"code": join_codes[i // JOIN_MAX_USES]},
-                joiners[i],
-            ),
-            200,
-        ),
-        (
-            "create POST /groups/{id}/invites",
-            lambda i: ("POST", f"/api/v1/groups/{create_group}/invites", {"max_uses": 5}, owner),
-            201,
-        ),
-        (
-            f"list GET /groups/{{id}}/invites ({LIST_SIZE} active)",
-            lambda i: ("GET", f"/api/v1/groups/{list_group}/invites", None, owner),
-            200,
-        ),
-    ]
-    results = []
-    for name, request_for, expect in scenarios:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = load(name, port, request_for, expect, requests=args.requests, **common)
-        for sample in result.samples[:5]:
-            print(f"  unexpected: {sample}", file=sys.stderr)
-        results.append(result)
-    return results
+def size_comparison(args, bench: Bench, port: int) -> str:
+    """Service latency at --size-base invites, then at --size, and the plans there."""
+    files = bench.data(rounds=1)  # per scenario: 4 data files (2 runs at each size)
+    lines = ["| scenario | invites | req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+    measured: dict[tuple[str, int], Run] = {}
+    for index, size in enumerate((args.size_base, args.size)):
+        if index:
+            print(f"growing to {size} invites ...", file=sys.stderr, flush=True)
+            extra = size - args.size_base
+            seed(bench.engine, bench.keys, groups=extra // 100, per_group=100, max_uses=100)
+        for scenario in ("preview", "join", "list"):
+            runs = files[scenario]
+            wrk(port, scenario, runs[2 * index], 2)  # warm-up
+            run = measured[(scenario, size)] = wrk(
+                port, scenario, runs[2 * index + 1], args.seconds
+            )
+            lines.append(
+                f"| {scenario} | {size} | {run.rps:.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} |"
+            )
+    lines.append("")
+    for scenario in ("preview", "join", "list"):
+        small, large = measured[(scenario, args.size_base)], measured[(scenario, args.size)]
+        lines.append(
+            f"{scenario}: p50 at {args.size} invites / at {args.size_base} = "
+            f"{large.p50_ms / small.p50_ms:.2f}, p99 {large.p99_ms / small.p99_ms:.2f}"
+        )
+    code = files["preview"][0].read_text().split()[0]
+    group = files["list"][0].read_text().split()[0]
+    lines += ["", f"plans at {args.size} invites:", plans(bench.engine, bench.keys, code, group)]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=2000, help="per scenario (2000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="client threads (16)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (4)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
+    parser.add_argument("--rounds", type=int, default=3, help="service/floor alternations (3)")
+    parser.add_argument("--seconds", type=int, default=5, help="per wrk run (5)")
     parser.add_argument(
-        "--duration", type=float, default=60.0, help="stop a scenario after this many s (60)"
+        "--scenarios", nargs="+", default=["preview", "join", "create", "list"], metavar="S"
     )
-    parser.add_argument("--log-level", default="info", help="the server's LOG_LEVEL (info)")
+    parser.add_argument("--size-base", type=int, default=10_000, help="invites to preview (10k)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="instead: latency at --size-base and at this size"
+    )
+    parser.add_argument("--floor-workers", type=int, default=4, help="the floor's sync workers")
     args = parser.parse_args(argv)
-    for name in ("requests", "concurrency", "workers", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-
-    from app.db import create_engine
-    from app.migrate import upgrade
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (`make bench` installs it)")
 
     workdir = Path(tempfile.mkdtemp(prefix="invites-bench-"))
     workdir.chmod(0o755)  # the embedded PostgreSQL may run as another user
-    database = None
-    server = None
+    server = floor = None
     try:
-        url = os.environ.get("BENCH_DATABASE_URL", "").strip()
-        if url:
-            where = "BENCH_DATABASE_URL"
-        else:
-            from app.local import start_embedded_postgres
-
-            print("starting an embedded PostgreSQL ...", file=sys.stderr, flush=True)
-            database = start_embedded_postgres(workdir / "pg", cleanup_mode="stop")
-            url = database.get_uri()
-            where = "embedded PostgreSQL (pgserver)"
-        engine = create_engine(url, pool_size=1)
-        try:
-            upgrade(engine)
-        finally:
+        with throwaway_database(workdir) as (url, where):
+            engine = create_engine(url, pool_size=1)
+            upgrade(engine, steps=data_steps())
             engine.dispose()
-
-        secret = secrets.token_urlsafe(48)
-        log_path = workdir / "server.log"
-        print("starting gunicorn ...", file=sys.stderr, flush=True)
-        server = start_server(args, url, secret, log_path)
-        results = run_scenarios(args, server.port, Tokens(secret))
+            bench = Bench(args, url, workdir)
+            print("starting the service (gunicorn.conf.py) ...", file=sys.stderr, flush=True)
+            server = liveserver.start(
+                bench.service_settings(), workdir / "service.log", workers=_workers()
+            )
+            if args.size:
+                table = size_comparison(args, bench, server.port)
+            else:
+                floor_port, floor = start_floor(
+                    url, bench.code_keys, workdir / "floor.log", args.floor_workers
+                )
+                table = report(compare(args, bench, server.port, floor_port))
+            bench.engine.dispose()
+            server.stop()
+            server = None
+            stop(floor)
+            floor = None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         if server is not None:
             server.stop()
-        if database is not None:
-            database.cleanup()
+        stop(floor)
         shutil.rmtree(workdir, ignore_errors=True)
-
     print(
-        f"\n{args.workers} workers x {args.threads} threads, {args.concurrency} client threads "
-        f"(keep-alive), up to {args.requests} requests or {args.duration:.0f} s per scenario; "
-        f"{where}; {os.cpu_count()} CPUs shared by server, database and client.\n"
+        f"\nwrk -t1 -c{CONCURRENCY}, {args.seconds} s runs; {where}; "
+        f"{os.cpu_count()} CPUs shared by server, database and wrk.\n"
     )
-    print(table(results))
-    return 1 if any(r.errors for r in results) else 0
+    print(table)
+    return 0
+
+
+def _workers() -> int:
+    """What `make run` would start (gunicorn.conf.py reads WEB_CONCURRENCY)."""
+    return int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or min(4, (os.cpu_count() or 1) * 2)
 
 
 if __name__ == "__main__":

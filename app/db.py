@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
+import psycopg2
 import sqlalchemy as sa
 
 from app.logs import OutageLog
@@ -25,11 +27,14 @@ def create_engine(
         # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
         parsed = parsed.set(drivername="postgresql+psycopg2")
     options = f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}"
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # Not pool_pre_ping: a round trip before every checkout, as dear as the
+        # preview's query. A connection idle long enough to have been dropped is
+        # pinged instead (below); one that dies in use invalidates the pool.
+        pool_pre_ping=False,
         # Exception messages must not carry bound parameters: they include codes.
         hide_parameters=True,
         # Fail fast (503) rather than hold a request until gunicorn's timeout.
@@ -47,6 +52,31 @@ def create_engine(
             "keepalives_count": 3,
         },
     )
+    sa.event.listen(engine, "checkin", _checked_in)
+    sa.event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+# A connection back from the pool within this long was just in use; one idle
+# longer is pinged first, so a server restarted meanwhile costs no request.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _checked_in(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()  # end the transaction the ping began
+    except psycopg2.Error as exc:
+        # The pool discards this connection and checks out another (a new one).
+        raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def describe(url: sa.URL) -> str:

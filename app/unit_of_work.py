@@ -35,23 +35,29 @@ class UnitOfWork:
     """One transaction; the connection is taken from the pool at first use,
     so a request refused on its input alone never holds one."""
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine, *, read_only: bool = False):
         self._engine = engine
+        self._read_only = read_only
         self._conn: sa.Connection | None = None
 
     @property
     def conn(self) -> sa.Connection:
         if self._conn is None:
             self._conn = self._engine.connect()
-            self._conn.begin()
+            if self._read_only:
+                # Each statement its own transaction: no COMMIT round trip for
+                # a use case that writes nothing (one statement, mostly).
+                self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                self._conn.begin()
         return self._conn
 
     def commit(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and not self._read_only:
             self._conn.commit()
 
     def rollback(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and not self._read_only:
             self._conn.rollback()
 
     def __enter__(self) -> UnitOfWork:
@@ -60,7 +66,7 @@ class UnitOfWork:
     def __exit__(self, *exc_info: object) -> None:
         if self._conn is not None:
             try:
-                self._conn.rollback()  # a no-op after commit()
+                self.rollback()  # a no-op after commit()
             finally:
                 self._conn.close()
                 self._conn = None
@@ -78,6 +84,19 @@ def run(
         result = use_case(uow, *args, **kwargs)
         uow.commit()
     return result
+
+
+def read(
+    engine: sa.Engine,
+    use_case: Callable[Concatenate[UnitOfWork, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run ``use_case(uow, *args, **kwargs)``, which only reads, without a transaction
+    of its own around it: each statement sees the database as it commits."""
+    with UnitOfWork(engine, read_only=True) as uow:
+        return use_case(uow, *args, **kwargs)
 
 
 def run_retrying(

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
 from app.local import start_embedded_postgres
@@ -79,3 +80,23 @@ def test_an_outage_is_two_log_lines_and_a_503_per_request(own_postgres, caplog):
     assert len(failed) == 4
     assert all(line.endswith(" error=service_unavailable") for line in failed)
     assert not [r for r in caplog.records if r.exc_info], "no traceback for an outage"
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced(
+    make_app, api, engine, monkeypatch
+):
+    from app import db
+
+    app = make_app(DB_POOL_SIZE=1)
+    pool_engine = app.extensions["db_engine"]
+    with pool_engine.connect() as conn:  # the pool's one connection, then back to the pool
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with engine.connect() as admin:
+        assert admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)  # it has been idle long enough
+    response = app.test_client().post(
+        "/api/v1/groups", json={"name": "After a restart"}, headers=api.user("U").headers
+    )
+    assert response.status_code == 201, response.get_json()
+    with pool_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid

@@ -143,3 +143,21 @@ def test_other_database_errors_are_not_retried(engine):
     with pytest.raises(sa.exc.DataError):
         run_retrying(engine, 3, errors.InviteBusy, use_case)
     assert calls == [1]
+
+
+def test_a_read_runs_each_statement_in_its_own_transaction(engine):
+    """No transaction around a read (no COMMIT round trip): two statements, two
+    transactions, each with its own start time."""
+    from app.unit_of_work import read
+
+    def two_statements(uow):
+        first = uow.conn.execute(sa.text("SELECT transaction_timestamp()")).scalar_one()
+        uow.conn.execute(sa.text("SELECT pg_sleep(0.01)"))
+        second = uow.conn.execute(sa.text("SELECT transaction_timestamp()")).scalar_one()
+        return first, second
+
+    first, second = read(engine, two_statements)
+    assert second > first
+    # ...while run() keeps one transaction for the whole use case.
+    first, second = run(engine, two_statements)
+    assert second == first

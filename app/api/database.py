@@ -35,3 +35,14 @@ def run(
     if uow is not None:
         return use_case(uow, *args, **kwargs)
     return unit_of_work.run(get_engine(), use_case, *args, **kwargs)
+
+
+def read(
+    use_case: Callable[Concatenate[UnitOfWork, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``run`` for a use case that only reads: no transaction around it, so no COMMIT
+    round trip (the hot reads are one statement each)."""
+    uow = g.get("uow")
+    if uow is not None:
+        return use_case(uow, *args, **kwargs)
+    return unit_of_work.read(get_engine(), use_case, *args, **kwargs)

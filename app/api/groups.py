@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app import errors
 from app.api.auth import current_actor
 from app.api.base import Blueprint
-from app.api.database import code_keys, run
+from app.api.database import code_keys, read, run
 from app.api.idempotency import idempotent
 from app.api.limiter import (
     create_limited,
@@ -89,7 +89,7 @@ class GroupById(MethodView):
     @documents_errors(blp, INVALID_ID, UNAUTHORIZED, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """A group, as one of its members sees it"""
-        return run(group_service.get_group, current_actor(), group_id)
+        return read(group_service.get_group, current_actor(), group_id)
 
 
 @blp.route("/join", endpoint="join")

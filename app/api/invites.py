@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app import errors
 from app.api.auth import current_actor
 from app.api.base import Blueprint
-from app.api.database import code_keys, run
+from app.api.database import code_keys, read, run
 from app.api.idempotency import idempotent
 from app.api.limiter import create_limited, limiter, lookup_limit, within_guessing_budget
 from app.api.paths import AUTHENTICATED
@@ -110,7 +110,7 @@ class GroupInvites(MethodView):
     @documents_errors(blp, INVALID_ID, UNAUTHORIZED, FORBIDDEN, GROUP_NOT_FOUND, UNAVAILABLE)
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
-        invites = run(invite_service.list_invites, current_actor(), group_id, keys=code_keys())
+        invites = read(invite_service.list_invites, current_actor(), group_id, keys=code_keys())
         return {"data": invites}
 
 
@@ -123,7 +123,7 @@ class GroupInviteById(MethodView):
     @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """One invite with its status, active or not (owner or admin)"""
-        invite = run(
+        invite = read(
             invite_service.get_invite, current_actor(), group_id, invite_id, keys=code_keys()
         )
         return _with_url(invite)
@@ -147,7 +147,7 @@ class InviteRedemptions(MethodView):
     @documents_errors(blp, *MANAGING)
     def get(self, group_id, invite_id):
         """Who joined with this invite, oldest first (owner or admin)"""
-        rows = run(invite_service.list_redemptions, current_actor(), group_id, invite_id)
+        rows = read(invite_service.list_redemptions, current_actor(), group_id, invite_id)
         return {"data": rows}
 
 
@@ -174,4 +174,4 @@ class InvitePreview(MethodView):
         Case, dashes and spaces are ignored. Expired and used-up invites answer
         200 with `is_valid: false` and the reason in `status`.
         """
-        return run(invite_service.preview_invite, code, keys=code_keys())
+        return read(invite_service.preview_invite, code, keys=code_keys())

@@ -45,9 +45,11 @@ class UnitOfWork:
         if self._conn is None:
             self._conn = self._engine.connect()
             if self._read_only:
-                # Each statement its own transaction: no COMMIT round trip for
-                # a use case that writes nothing (one statement, mostly).
-                self._conn.execution_options(isolation_level="AUTOCOMMIT")
+                # Each statement its own transaction: no COMMIT round trip for a
+                # use case that writes nothing (one statement, mostly). psycopg2's
+                # own switch, which stays in the client; SQLAlchemy's
+                # isolation_level="AUTOCOMMIT" would send a SET each way.
+                self._conn.connection.dbapi_connection.autocommit = True
             else:
                 self._conn.begin()
         return self._conn
@@ -66,10 +68,20 @@ class UnitOfWork:
     def __exit__(self, *exc_info: object) -> None:
         if self._conn is not None:
             try:
-                self.rollback()  # a no-op after commit()
+                if self._read_only:
+                    self._end_autocommit()
+                else:
+                    self._conn.rollback()  # a no-op after commit()
             finally:
                 self._conn.close()
                 self._conn = None
+
+    def _end_autocommit(self) -> None:
+        if self._conn.invalidated:
+            return  # its DBAPI connection is gone, never to be pooled again
+        raw = self._conn.connection.dbapi_connection
+        if raw is not None and not raw.closed:
+            raw.autocommit = False  # back to the pool as every connection is
 
 
 def run(

@@ -145,10 +145,13 @@ def test_other_database_errors_are_not_retried(engine):
     assert calls == [1]
 
 
-def test_a_read_runs_each_statement_in_its_own_transaction(engine):
+def test_a_read_runs_each_statement_in_its_own_transaction(database_url):
     """No transaction around a read (no COMMIT round trip): two statements, two
-    transactions, each with its own start time."""
+    transactions, each with its own start time; and the pooled connection it
+    used is transactional again for the next unit of work."""
     from app.unit_of_work import read
+
+    engine = create_engine(database_url, pool_size=1)
 
     def two_statements(uow):
         first = uow.conn.execute(sa.text("SELECT transaction_timestamp()")).scalar_one()
@@ -156,8 +159,12 @@ def test_a_read_runs_each_statement_in_its_own_transaction(engine):
         second = uow.conn.execute(sa.text("SELECT transaction_timestamp()")).scalar_one()
         return first, second
 
-    first, second = read(engine, two_statements)
-    assert second > first
-    # ...while run() keeps one transaction for the whole use case.
-    first, second = run(engine, two_statements)
-    assert second == first
+    try:
+        first, second = read(engine, two_statements)
+        assert second > first
+        # ...while run(), on the same pooled connection, keeps one transaction.
+        first, second = run(engine, two_statements)
+        assert second == first
+        assert engine.pool.checkedin() == 1  # one connection served both
+    finally:
+        engine.dispose()

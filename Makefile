@@ -36,7 +36,14 @@ migrate-status: install ## list migrations and when each was applied
 test: install ## the whole suite (embedded PostgreSQL unless TEST_DATABASE_URL is set)
 	$(PY) -m pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-test-browser: install ## open /docs in headless Chromium and check the operations render
+BROWSER_NODE := tests/browser/node_modules/.package-lock.json
+
+# axe-core for the accessibility checks, from tests/browser/package-lock.json.
+$(BROWSER_NODE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-browser: install $(BROWSER_NODE) ## /docs and the invite page in headless Chromium (axe-core WCAG 2.1 AA)
 	$(PY) -m pytest -m browser -p no:cacheprovider tests/browser
 
 test-gateway: install nginx ## the cluster tests: replicas behind nginx, faults injected

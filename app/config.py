@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,6 +157,13 @@ def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list
         "METRICS_ALLOW": _addresses(
             env.get("METRICS_ALLOW", "").strip() or DEFAULT_METRICS_ALLOW, problems
         ),
+        # The invite page at /join/{code} (app/api/invite_page.py), and what lets a
+        # phone open the app for it instead: checked by ``invite_page_problems``.
+        "INVITE_PAGE": env.get("INVITE_PAGE", "").strip().lower() or "on",
+        "APP_DEEP_LINK": env.get("APP_DEEP_LINK", "").strip() or None,
+        "ANDROID_APP_PACKAGE": env.get("ANDROID_APP_PACKAGE", "").strip() or None,
+        "ANDROID_CERT_SHA256": env.get("ANDROID_CERT_SHA256", "").strip() or None,
+        "APPLE_APP_IDS": env.get("APPLE_APP_IDS", "").strip() or None,
     }
     return config, problems
 
@@ -253,6 +261,7 @@ def check(config: Mapping[str, Any]) -> list[str]:
         )
     if config.get("LOG_FORMAT", "text") not in LOG_FORMATS:
         refuse(f"LOG_FORMAT must be text or json, not {config['LOG_FORMAT']!r}")
+    problems += invite_page_problems(config)
     return problems
 
 
@@ -280,3 +289,85 @@ def local_base_url(host: str, port: str) -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+# --- the invite page and the app-link files (app/api/invite_page.py) ---------------------
+
+INVITE_PAGE_VALUES = ("on", "off")
+DEEP_LINK_PLACEHOLDER = "{code}"
+# A deep link is put in an href: never one a browser would run or read locally.
+UNSAFE_LINK_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "blob", "about"})
+_LINK_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_LINK_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}]+")
+_ANDROID_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+")
+_CERT_SHA256 = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){31}")
+_APPLE_APP_ID = re.compile(r"[A-Z0-9]{10}\.[A-Za-z0-9][A-Za-z0-9.-]*")
+
+
+def split_list(value: str | None) -> list[str]:
+    """``"a, b,,c"`` as ``["a", "b", "c"]``."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def cert_fingerprints(value: str | None) -> list[str]:
+    """ANDROID_CERT_SHA256 as assetlinks.json spells fingerprints: upper-case hex pairs."""
+    return [part.upper() for part in split_list(value)]
+
+
+def deep_link(template: str, code: str) -> str:
+    """APP_DEEP_LINK with the (canonical, URL-safe) code in place of ``{code}``."""
+    return template.replace(DEEP_LINK_PLACEHOLDER, code)
+
+
+def invite_page_problems(config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with INVITE_PAGE, APP_DEEP_LINK and the app-link settings."""
+    problems: list[str] = []
+    refuse = problems.append
+    page = config.get("INVITE_PAGE", "on")
+    if page not in INVITE_PAGE_VALUES:
+        refuse(f"INVITE_PAGE must be on or off, not {page!r}")
+    link = config.get("APP_DEEP_LINK")
+    if link:
+        scheme = link.split(":", 1)[0] if ":" in link else ""
+        if (
+            link.count(DEEP_LINK_PLACEHOLDER) != 1
+            or link.replace(DEEP_LINK_PLACEHOLDER, "").count("{")
+            or link.replace(DEEP_LINK_PLACEHOLDER, "").count("}")
+            or not _LINK_CHARS.fullmatch(link)
+            or not _LINK_SCHEME.fullmatch(scheme)
+            or scheme.lower() in UNSAFE_LINK_SCHEMES
+            or (scheme.lower() in {"http", "https"} and not is_base_url(link.split("?")[0]))
+        ):
+            refuse(
+                "APP_DEEP_LINK must be a URL with {code} once where the invite code goes, "
+                "in a scheme of the app's (myapp://join/{code}) or https "
+                f"(https://app.example/join/{{code}}), not {link!r}"
+            )
+    package = config.get("ANDROID_APP_PACKAGE")
+    certs = cert_fingerprints(config.get("ANDROID_CERT_SHA256"))
+    if package and not _ANDROID_PACKAGE.fullmatch(package):
+        refuse(
+            f"ANDROID_APP_PACKAGE must be an application id like com.example.app, not {package!r}"
+        )
+    if bool(package) != bool(certs):
+        refuse(
+            "ANDROID_APP_PACKAGE and ANDROID_CERT_SHA256 go together: assetlinks.json "
+            "needs the package and its signing certificates' fingerprints"
+        )
+    bad = [cert for cert in certs if not _CERT_SHA256.fullmatch(cert)]
+    if bad:
+        refuse(
+            "ANDROID_CERT_SHA256 must list SHA-256 fingerprints as 32 colon-separated hex "
+            f"pairs (AB:CD:...), comma-separated; not {', '.join(repr(c) for c in bad)}"
+        )
+    bad = [
+        app_id
+        for app_id in split_list(config.get("APPLE_APP_IDS"))
+        if not _APPLE_APP_ID.fullmatch(app_id)
+    ]
+    if bad:
+        refuse(
+            "APPLE_APP_IDS must list app ids as TEAMID.bundle.id (a 10-character team id), "
+            f"comma-separated; not {', '.join(repr(a) for a in bad)}"
+        )
+    return problems

@@ -191,6 +191,5 @@ def test_without_the_keys_the_plain_codes_stay_and_041_refuses(before_sealing):
         kept = set(conn.execute(sa.text("SELECT code FROM group_invites")).scalars())
     assert kept == set(codes)
     # With the keys the same command finishes.
-    assert upgrade(db, MIGRATIONS_DIR, steps=data_steps(CodeKeyring.parse(NEW))) == [
-        "041_drop_plain_invite_codes.sql"
-    ]
+    applied = upgrade(db, MIGRATIONS_DIR, steps=data_steps(CodeKeyring.parse(NEW)))
+    assert applied[0] == "041_drop_plain_invite_codes.sql"  # then any later files

@@ -15,6 +15,7 @@ from app.api import (
     docs_assets,
     errors,
     groups,
+    invite_page,
     invites,
     limiter,
     metrics,
@@ -78,5 +79,6 @@ def init_app(app: Flask) -> Api:
     for module in (groups, invites, ops):
         api.register_blueprint(module.blp)
     docs_assets.init_app(app)
+    invite_page.init_app(app)
     metrics.init_app(app)
     return api

@@ -51,6 +51,7 @@ _LIMIT_NAMES = {
     "lookup-failures": "lookup_failures",
     "lookup-failures-network": "lookup_failures_network",
     "invites.invite_preview": "lookup",
+    "invite_page": "lookup",
     "groups.join": "join",
 }
 

@@ -208,12 +208,12 @@ def test_the_rendered_page_references_no_other_host(rendered, server):
 
 def test_the_browser_loaded_the_assets_and_the_document_from_the_service(rendered):
     _, log = rendered
-    lines = re.findall(r"app\.request (GET \S+ \d{3})", log)
+    lines = re.findall(r"app\.request: (GET \S+ \d{3})", log)
     assert lines.count("GET /docs 200") == 1, lines
     assert lines.count("GET /openapi.json 200") == 1, lines
     # The three files the page names, each fetched once and served.
     asset_lines = [line for line in lines if line.startswith(f"GET {URL_PREFIX}")]
-    assert asset_lines == [f"GET {URL_PREFIX}<path:filename> 200"] * 3, lines
+    assert asset_lines == [f"GET {URL_PREFIX}{{filename}} 200"] * 3, lines
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run cluster nginx wrk migrate migrate-status test test-browser test-gateway fuzz lint format token bench openapi sdk clean
+.PHONY: help install run cluster nginx wrk migrate migrate-status test test-browser test-gateway fuzz lint format token bench openapi sdk test-sdk clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,16 @@ sdk: install ## generate a Python client from docs/openapi.json into build/sdk
 	rm -rf build/sdk
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/openapi-python-client generate \
 		--path docs/openapi.json --output-path build/sdk --meta setup --config sdk-config.yaml
+
+SDK_NODE := sdk/node_modules/.package-lock.json
+
+# The TypeScript generators, openapi-fetch, tsc and Ajv, from sdk/package-lock.json.
+$(SDK_NODE): sdk/package.json sdk/package-lock.json
+	cd sdk && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-sdk: install $(SDK_NODE) ## clients from each generator's defaults: Python, TypeScript x3, Kotlin, Swift
+	$(PY) -m pytest -m "sdk or slow" -p no:cacheprovider tests/test_sdk.py tests/sdk
 
 bench: install wrk ## the service against bare floors with wrk: ratios (SIZE=1000000: latency at 10k vs SIZE)
 	$(PY) bench/run.py $(if $(SIZE),--size $(SIZE)) $(BENCH_ARGS)

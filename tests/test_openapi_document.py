@@ -19,6 +19,7 @@ from openapi_spec_validator import validate
 
 from app import errors
 from app.api import document as document_module
+from app.api.auth import MAX_DISPLAY_NAME
 from app.codes import (
     CODE_INPUT_PATTERN,
     CODE_PATTERN,
@@ -27,6 +28,7 @@ from app.codes import (
     generate_code,
     normalise_code,
 )
+from app.config import from_env
 
 CHECKED_IN = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 
@@ -189,14 +191,21 @@ def test_the_checker_fails_on_a_stale_copy(tmp_path, capsys):
     )
 
 
-def test_the_document_does_not_depend_on_the_environment(make_app, document):
+def test_the_document_does_not_depend_on_the_environment_but_for_its_server(make_app, document):
     other = make_app(
         APP_BASE_URL="https://elsewhere.example",
         INVITE_LOOKUP_RATE_LIMIT="1/second",
         JOIN_RATE_LIMIT="2/hour",
         MAX_ACTIVE_INVITES_PER_GROUP=3,
     )
-    assert other.test_client().get("/openapi.json").get_json() == document
+    served = other.test_client().get("/openapi.json").get_json()
+    assert served.pop("servers") == [{"url": "https://elsewhere.example"}]
+    assert served == {key: value for key, value in document.items() if key != "servers"}
+
+
+def test_the_server_is_the_configured_base_url(document):
+    # The checked-in copy is built with app.api.document's placeholder URL.
+    assert document["servers"] == [{"url": "https://invites.example"}]
 
 
 # --- operations ---------------------------------------------------------------------
@@ -237,7 +246,7 @@ def test_each_operation_documents_every_status_it_can_answer(document, operation
         assert set(response["content"]) == {"application/json"}, status
         schema = response["content"]["application/json"]["schema"]
         if int(status) >= 400:
-            assert schema == {"$ref": "#/components/schemas/Error"}, status
+            assert schema == {"$ref": "#/components/schemas/ApiError"}, status
 
 
 @pytest.mark.parametrize("operation_id", sorted(CONTRACT))
@@ -253,8 +262,10 @@ def test_each_error_response_lists_its_codes(document, operation_id):
         assert set(examples) == set(codes), status
         for code in codes:
             assert f"`{code}`" in response["description"], (status, code)
-            assert examples[code]["value"]["error"] == code
-            assert examples[code]["value"]["message"]
+            example = resolve(document, examples[code])
+            assert example["value"]["error"] == code
+            assert example["value"]["message"]
+            assert example["summary"], (status, code)
         expected = ERROR_CODES.get((operation_id, int(status)))
         if expected is not None:
             assert set(codes) == expected, (operation_id, status)
@@ -342,6 +353,19 @@ def test_the_request_id_header_is_what_the_service_sends(document, make_app):
     assert pattern.match(client.get("/api/v1/groups").headers["X-Request-ID"])  # a 405 too
 
 
+def test_response_examples_are_referenced_components(document):
+    # openapi-generator warns "Failed to get the schema name" for an inline one.
+    used = set()
+    for _method, _path, operation in operations(document).values():
+        for response in operation["responses"].values():
+            for content in response.get("content", {}).values():
+                for example in content.get("examples", {}).values():
+                    assert set(example) == {"$ref"}, example
+                    used.add(example["$ref"].rsplit("/", 1)[-1])
+    assert used == set(document["components"]["examples"])
+    assert document["components"]["examples"]["rate_limited"]["value"]["error"] == "rate_limited"
+
+
 def test_validation_error_examples_show_details_as_the_service_sends_them(document):
     from app.errors import summarise
 
@@ -351,7 +375,7 @@ def test_validation_error_examples_show_details_as_the_service_sends_them(docume
             "validation_error"
         )
         if example:
-            value = example["value"]
+            value = resolve(document, example)["value"]
             assert value["details"], operation_id
             assert value["message"] == summarise(value["details"]), operation_id
 
@@ -436,7 +460,9 @@ def _reachable(document: dict, names: set[str]) -> set[str]:
 
 
 def test_the_envelope_is_a_named_component(document):
-    schema = document["components"]["schemas"]["Error"]
+    # Not `Error`: that is a built-in type in TypeScript, Swift and Kotlin.
+    assert "Error" not in document["components"]["schemas"]
+    schema = document["components"]["schemas"]["ApiError"]
     assert set(schema["properties"]) == {"error", "message", "details"}
     assert set(schema["required"]) == {"error", "message"}
     assert schema["properties"]["details"]["items"] == {"$ref": "#/components/schemas/ErrorDetail"}
@@ -447,7 +473,7 @@ def test_the_envelope_is_a_named_component(document):
 
 def test_response_schemas_mark_every_field_required(document):
     schemas = document["components"]["schemas"]
-    for name in _reachable(document, _response_schema_names(document)) - {"Error"}:
+    for name in _reachable(document, _response_schema_names(document)) - {"ApiError"}:
         schema = schemas[name]
         if schema.get("type") == "object":
             assert set(schema.get("required", [])) == set(schema["properties"]), name
@@ -516,12 +542,19 @@ def test_roles_and_statuses_are_named_enums(document, schema, field, name, value
     assert _enum_of(document, _property(document, schema, field)) == (name, values)
 
 
-def test_the_invite_defaults_are_documented(document):
-    create = document["components"]["schemas"]["InviteCreate"]["properties"]
-    assert create["preset_role"]["default"] == "member"
-    assert (create["max_uses"]["default"], create["max_uses"]["minimum"]) == (1, 1)
+def test_the_invite_defaults_are_documented_in_words(document):
+    # Not as `default`: generators (openapi-typescript by default) read that as
+    # "always present" and make the field required in the request body too.
+    assert '"default"' not in json.dumps(document["components"])
+    schema = document["components"]["schemas"]["InviteCreate"]
+    assert "required" not in schema
+    create = schema["properties"]
+    assert 'Defaults to `"member"` when omitted.' in create["preset_role"]["description"]
+    assert "Defaults to `1` when omitted." in create["max_uses"]["description"]
+    assert (create["max_uses"]["example"], create["max_uses"]["minimum"]) == (1, 1)
     assert create["max_uses"]["maximum"] == 100
-    assert create["expires_in_hours"]["default"] == 24
+    assert "Defaults to `24` when omitted." in create["expires_in_hours"]["description"]
+    assert create["expires_in_hours"]["example"] == 24
     assert (create["expires_in_hours"]["minimum"], create["expires_in_hours"]["maximum"]) == (
         1,
         168,
@@ -541,6 +574,13 @@ def test_the_invite_defaults_are_documented(document):
         ("InviteSummary", "current_uses", {"minimum": 0, "maximum": 100}),
         ("PreviewGroup", "member_count", {"minimum": 1}),
         ("Join", "code", {"maxLength": MAX_INPUT_LENGTH, "pattern": CODE_INPUT_PATTERN}),
+        # The `name` claim, cut by app/api/auth.py (the users table checks it too).
+        ("UserRef", "display_name", {"minLength": 1, "maxLength": MAX_DISPLAY_NAME}),
+        ("Redemption", "display_name", {"minLength": 1, "maxLength": MAX_DISPLAY_NAME}),
+        # The live invites, at most MAX_ACTIVE_INVITES_PER_GROUP (by default).
+        ("InviteList", "data", {"maxItems": from_env({})["MAX_ACTIVE_INVITES_PER_GROUP"]}),
+        # One per use, and an invite has at most 100.
+        ("RedemptionList", "data", {"maxItems": 100}),
     ],
 )
 def test_lengths_and_ranges_are_documented(document, schema, field, bounds):
@@ -626,7 +666,7 @@ def test_every_field_of_every_schema_has_an_example_or_a_named_type(document):
         for field, prop in schema.get("properties", {}).items():
             if "$ref" in prop or "allOf" in prop or prop.get("type") in {"array", "boolean"}:
                 continue
-            assert "example" in prop or "default" in prop, (name, field)
+            assert "example" in prop, (name, field)
 
 
 # --- links --------------------------------------------------------------------------------

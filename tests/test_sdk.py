@@ -3,7 +3,7 @@
 openapi-python-client generates the client from /openapi.json into a temporary
 directory, exactly as a caller would (see the README). The test imports it and
 runs the whole flow against gunicorn on real PostgreSQL, then checks that each
-error status reaches the caller as the documented, typed `Error`, never as an
+error status reaches the caller as the documented, typed `ApiError`, never as an
 unexpected status or a parse failure: every client raises on an undocumented
 status.
 """
@@ -154,9 +154,9 @@ def callers(sdk):
 
 
 def error_of(sdk, response, status: int, code: str):
-    """The response is the documented error: a typed Error with the expected code."""
+    """The response is the documented error: a typed ApiError with the expected code."""
     assert response.status_code == status, response.content
-    assert isinstance(response.parsed, sdk.models.Error), response.parsed
+    assert isinstance(response.parsed, sdk.models.ApiError), response.parsed
     assert response.parsed.error == code
     assert response.parsed.message
     return response.parsed

@@ -28,7 +28,7 @@ from app.api.paths import register_converters
 API_DESCRIPTION = (
     "Invite codes for groups. Owners and admins create, list and revoke "
     "codes; anyone may preview a code; a signed-in user joins with one.\n\n"
-    "Every error is the envelope `Error`: `{error, message, details?}`. "
+    "Every error is the envelope `ApiError`: `{error, message, details?}`. "
     "`error` is a stable snake_case code; each response lists the codes "
     "it can carry (also as `x-error-codes`). Clients should treat an "
     "unknown code like any other error of its status."
@@ -73,6 +73,8 @@ def init_app(app: Flask) -> Api:
             "info": {"description": API_DESCRIPTION},
             "components": {"securitySchemes": {"bearerAuth": BEARER_AUTH}},
             "security": [{"bearerAuth": []}],
+            # Where this deployment answers; the checked-in copy has app.api.document's.
+            "servers": [{"url": app.config["APP_BASE_URL"]}],
         },
     )
     register_converters(app, api)

@@ -6,7 +6,7 @@ import flask_smorest
 
 from app.api import errors
 from app.api.parsing import Parser
-from app.api.schemas import ErrorSchema
+from app.api.schemas import ApiErrorSchema
 from app.api.spec_plugin import DocumentPlugin
 
 
@@ -17,7 +17,7 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
-    ERROR_SCHEMA = ErrorSchema
+    ERROR_SCHEMA = ApiErrorSchema
     # Every status is declared per operation; a catch-all would hide omissions.
     DEFAULT_ERROR_RESPONSE_NAME = None
 

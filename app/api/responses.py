@@ -6,7 +6,7 @@ from __future__ import annotations
 import flask_smorest
 
 from app import errors
-from app.api.schemas import ErrorSchema
+from app.api.schemas import ApiErrorSchema
 
 
 def _header(description: str, *, required: bool = True, type_: str = "string") -> dict:
@@ -88,7 +88,7 @@ def documents_errors(blp: flask_smorest.Blueprint, *declared: Declared):
             codes = [error.code for error, _why in entries]
             view = blp.alt_response(
                 status,
-                schema=ErrorSchema,
+                schema=ApiErrorSchema,
                 description=" ".join(f"`{error.code}`: {why}" for error, why in entries),
                 headers=_HEADERS.get(status),
                 examples={

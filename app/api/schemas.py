@@ -5,17 +5,25 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.api.auth import MAX_DISPLAY_NAME
 from app.api.fields import Text, UTCDateTime, between, json_integer
 from app.codes import CODE_INPUT_PATTERN, CODE_PATTERN, MAX_INPUT_LENGTH
 
 ROLES = ("owner", "admin", "member", "viewer")
 PRESET_ROLES = ("admin", "member", "viewer")
 INVITE_STATUSES = ("active", "expired", "exhausted", "revoked")
+# An invite's uses (a database constraint too), so also the most redemptions it lists.
+MAX_USES = 100
+# The most invites a list holds: the live ones, capped by MAX_ACTIVE_INVITES_PER_GROUP
+# (app/config.py), whose default this is.
+MAX_LISTED_INVITES = 100
 
 # Documentation only: what the fields below look like, for readers and SDKs.
 _TIME = {"example": "2026-11-24T10:30:00Z"}
 _CODE = {"pattern": CODE_PATTERN, "example": "ABC-234-XYZ"}
-_USES = {"minimum": 0, "maximum": 100}
+_USES = {"minimum": 0, "maximum": MAX_USES}
+# The `name` claim as app/api/auth.py keeps it (and the users table checks).
+_DISPLAY_NAME = {"minLength": 1, "maxLength": MAX_DISPLAY_NAME}
 GROUP_ID = {"example": "8f14e45f-ceea-467f-a0e6-4b1ab1f2c9a1"}
 INVITE_ID = {"example": "1679091c-5a88-4faf-afb5-e6087eb1b2dc"}
 USER_ID = {"example": "c9f0f895-fb98-4b91-99f5-1d8f8b5b4b2e"}
@@ -54,8 +62,9 @@ class ErrorDetailSchema(OutputSchema):
     message = fields.String(metadata={"example": "Must be between 1 and 100."})
 
 
-class ErrorSchema(OutputSchema):
-    """The envelope of every 4xx and 5xx."""
+class ApiErrorSchema(OutputSchema):
+    """The envelope of every 4xx and 5xx: the component `ApiError`, since `Error`
+    is a built-in type in TypeScript, Swift and Kotlin clients."""
 
     OPTIONAL = ("details",)
 
@@ -120,7 +129,7 @@ class InviteCreateSchema(Schema):
         load_default="member",
         validate=validate.OneOf(PRESET_ROLES, error="Must be one of: admin, member, viewer."),
     )
-    max_uses = json_integer(load_default=1, validate=between(1, 100))
+    max_uses = json_integer(load_default=1, validate=between(1, MAX_USES))
     expires_in_hours = json_integer(load_default=24, validate=between(1, 168))
 
 
@@ -129,7 +138,7 @@ class InviteSchema(OutputSchema):
     group_id = fields.UUID(metadata=GROUP_ID)
     code = fields.String(metadata=_CODE)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
-    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": 100, "example": 5})
+    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": MAX_USES, "example": 5})
     current_uses = fields.Integer(metadata={**_USES, "example": 0})
     expires_at = UTCDateTime(metadata=_TIME)
     created_by = fields.UUID(metadata={**USER_ID, "description": "The creator's user id."})
@@ -150,14 +159,14 @@ class InviteDetailSchema(InviteSchema):
 
 class UserRefSchema(OutputSchema):
     id = fields.UUID(metadata=USER_ID)
-    display_name = fields.String(allow_none=True, metadata={"example": "Olivia"})
+    display_name = fields.String(allow_none=True, metadata={**_DISPLAY_NAME, "example": "Olivia"})
 
 
 class InviteSummarySchema(OutputSchema):
     id = fields.UUID(metadata=INVITE_ID)
     code = fields.String(metadata=_CODE)
     preset_role = fields.String(metadata={"enum": list(PRESET_ROLES)})
-    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": 100, "example": 5})
+    max_uses = fields.Integer(metadata={"minimum": 1, "maximum": MAX_USES, "example": 5})
     current_uses = fields.Integer(metadata={**_USES, "example": 2})
     expires_at = UTCDateTime(metadata=_TIME)
     created_at = UTCDateTime(metadata=_TIME)
@@ -165,18 +174,24 @@ class InviteSummarySchema(OutputSchema):
 
 
 class InviteListSchema(OutputSchema):
-    data = fields.List(fields.Nested(InviteSummarySchema))
+    data = fields.List(
+        fields.Nested(InviteSummarySchema),
+        metadata={"maxItems": MAX_LISTED_INVITES, "description": "Newest first."},
+    )
 
 
 class RedemptionSchema(OutputSchema):
     user_id = fields.UUID(metadata=USER_ID)
-    display_name = fields.String(allow_none=True, metadata={"example": "Max"})
+    display_name = fields.String(allow_none=True, metadata={**_DISPLAY_NAME, "example": "Max"})
     role = fields.String(metadata={"enum": list(ROLES)})
     joined_at = UTCDateTime(metadata=_TIME)
 
 
 class RedemptionListSchema(OutputSchema):
-    data = fields.List(fields.Nested(RedemptionSchema))
+    data = fields.List(
+        fields.Nested(RedemptionSchema),
+        metadata={"maxItems": MAX_USES, "description": "Oldest first."},
+    )
 
 
 class PreviewGroupSchema(OutputSchema):
@@ -240,13 +255,20 @@ class HealthSchema(OutputSchema):
 
 
 class ReadinessChecksSchema(OutputSchema):
-    database = fields.String(metadata={"enum": ["ok"], "description": "The database answers."})
+    database = fields.String(
+        metadata={"enum": ["ok"], "example": "ok", "description": "The database answers."}
+    )
     migrations = fields.String(
-        metadata={"enum": ["ok"], "description": "Every migration of this release is applied."}
+        metadata={
+            "enum": ["ok"],
+            "example": "ok",
+            "description": "Every migration of this release is applied.",
+        }
     )
     rate_limit_store = fields.String(
         metadata={
             "enum": ["ok", "degraded"],
+            "example": "ok",
             "description": "`degraded`: the shared store (Redis) does not answer, and limits "
             "are counted per process until it does. The instance stays ready: an outage of "
             "the shared store must not take every replica out of rotation at once.",

@@ -7,9 +7,14 @@
   operation that takes it which can be replayed declare ``Idempotent-Replayed``.
 - Responses are listed in status order, so the document reads and diffs
   predictably.
+- A request field's default is said in words, never as ``default`` (see
+  ``_default_in_words``).
+- Response examples are components, referenced (see ``_examples_by_reference``).
 """
 
 from __future__ import annotations
+
+import json
 
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -72,6 +77,23 @@ REPLAYED_HEADER_DOC = {
 _REPLAYABLE = {"200", "201"} | {str(outcome.status) for outcome in OUTCOMES}
 
 
+def _default_in_words(_converter, _field, ret: dict, **_kwargs) -> dict:
+    """A default (marshmallow's ``load_default``) goes into the description and the example.
+
+    Generators read ``default`` as "always present": openapi-typescript, with
+    its default ``defaultNonNullable``, makes such a property of a component
+    schema required, so a request body that leaves it out does not compile.
+    The server fills the value in; for the client the field is plainly optional.
+    """
+    if "default" not in ret:
+        return {}
+    default = ret.pop("default")
+    said = f"Defaults to `{json.dumps(default)}` when omitted."
+    ret["description"] = f"{ret['description']} {said}" if "description" in ret else said
+    ret.setdefault("example", default)
+    return {}
+
+
 def _named_enum(_converter, _field, ret: dict, **_kwargs) -> dict:
     """A field property whose enum is a named one becomes a reference to it.
 
@@ -91,8 +113,11 @@ def _named_enum(_converter, _field, ret: dict, **_kwargs) -> dict:
 
 
 class DocumentPlugin(BasePlugin):
+    spec: APISpec
+
     def init_spec(self, spec: APISpec) -> None:
         super().init_spec(spec)
+        self.spec = spec
         spec.components.header("X-Request-ID", REQUEST_ID_HEADER)
         spec.components.header(REPLAYED_HEADER, REPLAYED_HEADER_DOC)
         spec.components.parameter(
@@ -103,6 +128,8 @@ class DocumentPlugin(BasePlugin):
                 name, {"type": "string", "enum": list(values), "description": description}
             )
         marshmallow = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
+        # In this order: the default leaves before an enum becomes a reference.
+        marshmallow.converter.add_attribute_function(_default_in_words)
         marshmallow.converter.add_attribute_function(_named_enum)
 
     def operation_helper(self, path=None, operations=None, **kwargs) -> None:
@@ -116,5 +143,33 @@ class DocumentPlugin(BasePlugin):
                 if keyed and str(status) in _REPLAYABLE:
                     headers[REPLAYED_HEADER] = {"$ref": f"#/components/headers/{REPLAYED_HEADER}"}
                 headers["X-Request-ID"] = {"$ref": "#/components/headers/X-Request-ID"}
+                for content in response.get("content", {}).values():
+                    self._examples_by_reference(content, operation["operationId"])
             if responses:
                 operation["responses"] = dict(responses)
+
+    def _examples_by_reference(self, content: dict, operation_id: str) -> None:
+        """Each example of a response becomes a component that the response refers to.
+
+        openapi-generator (7.x) warns "Failed to get the schema name: null" for
+        every inline example of a response, and reads referenced ones quietly.
+        An example is named after its error code, and shared by every response
+        with the same one; a variant (another operation's summary, say) is
+        named ``<code>.<operationId>`` after the first operation with it.
+        Operations are registered in a fixed order, so the names are stable.
+        """
+        registered = self.spec.components.examples
+        for key, example in content.get("examples", {}).items():
+            if "$ref" in example:
+                continue
+            same = [
+                name
+                for name, known in registered.items()
+                if (name == key or name.startswith(f"{key}.")) and known == example
+            ]
+            if same:
+                name = same[0]
+            else:
+                name = f"{key}.{operation_id}" if key in registered else key
+                self.spec.components.example(name, example)
+            content["examples"][key] = {"$ref": f"#/components/examples/{name}"}

@@ -56,7 +56,12 @@ class ConfigError(RuntimeError):
 
 
 def _int_in(
-    env: Mapping[str, str], name: str, default: int, problems: list[str], minimum: int = 0
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    problems: list[str],
+    minimum: int = 0,
+    maximum: int | None = None,
 ) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -68,6 +73,9 @@ def _int_in(
         return default
     if value < minimum:
         problems.append(f"{name} must be at least {minimum}, got {value}")
+        return default
+    if maximum is not None and value > maximum:
+        problems.append(f"{name} must be at most {maximum}, got {value}")
         return default
     return value
 
@@ -103,8 +111,8 @@ def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list
     env = os.environ if env is None else env
     problems: list[str] = []
 
-    def _int(name: str, default: int, minimum: int = 0) -> int:
-        return _int_in(env, name, default, problems, minimum)
+    def _int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        return _int_in(env, name, default, problems, minimum, maximum)
 
     algorithm = env.get("JWT_ALGORITHM", "HS256").strip() or "HS256"
     config: dict[str, Any] = {
@@ -116,7 +124,10 @@ def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list
         # None here means "not configured"; `load` fills in the local default.
         "APP_BASE_URL": env.get("APP_BASE_URL", "").strip().rstrip("/") or None,
         "LOG_LEVEL": (env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
-        "MAX_ACTIVE_INVITES_PER_GROUP": _int("MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1),
+        # At most 100: the OpenAPI document promises a list of at most that many.
+        "MAX_ACTIVE_INVITES_PER_GROUP": _int(
+            "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1, maximum=100
+        ),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 5, minimum=1),
         "DB_STATEMENT_TIMEOUT_MS": _int("DB_STATEMENT_TIMEOUT_MS", 5000),

@@ -83,6 +83,7 @@ def test_values_from_the_environment():
         ("MAX_ACTIVE_INVITES_PER_GROUP", "1.5"),
         ("MAX_ACTIVE_INVITES_PER_GROUP", "0"),
         ("MAX_ACTIVE_INVITES_PER_GROUP", "-5"),
+        ("MAX_ACTIVE_INVITES_PER_GROUP", "101"),
         ("TRUSTED_PROXY_COUNT", "-1"),
         ("TRUSTED_PROXY_COUNT", "one"),
         ("DB_POOL_SIZE", "0"),

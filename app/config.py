@@ -19,8 +19,9 @@ from app.code_keys import CodeKeyError, CodeKeyring
 
 DEFAULT_LOOKUP_LIMIT = "30/minute"
 DEFAULT_JOIN_LIMIT = "10/minute"
-# Groups and invites together, per user: a token cannot fill the disk.
-DEFAULT_CREATE_LIMIT = "20/minute;200/day"
+# Groups and invites together, per user: a token cannot fill the disk, while an
+# internal caller may still seed a thousand invites in a minute.
+DEFAULT_CREATE_LIMIT = "2000/minute;20000/day"
 # Failed lookups of a code (previews and joins together): per address, and per
 # /24 or /64 network. See docs/security.md for why these numbers.
 DEFAULT_FAILURE_LIMIT = "9/day"

@@ -90,6 +90,11 @@ def on_starting(server):
     _metrics_dir = startup.prepare_metrics_directory()
 
 
+def post_worker_init(worker):
+    # After the app is loaded: the line that says this worker can answer.
+    worker.log.info("Worker serving (pid: %s)", worker.pid)
+
+
 def child_exit(server, worker):
     from app.startup import worker_exited
 

@@ -137,7 +137,7 @@ def start(
     data_dir = None if "APP_DATA_DIR" in settings else Path(tempfile.mkdtemp(prefix="invites-"))
     if data_dir is not None:
         env["APP_DATA_DIR"] = str(data_dir)
-    env.setdefault("LOG_LEVEL", "INFO")  # the "Booting worker" lines say when all are up
+    env.setdefault("LOG_LEVEL", "INFO")  # the "Worker serving" lines say when all are up
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app"],
@@ -157,7 +157,8 @@ def start(
         conn = server.connection(timeout=2)
         try:
             status = send(conn, "GET", "/readyz").status
-            booted = server.log().count("Booting worker")
+            # Each worker logs this once its app is loaded (gunicorn.conf.py).
+            booted = server.log().count("Worker serving")
             if status == 200 and booted >= workers:
                 return server
             last = f"HTTP {status}, {booted} of {workers} workers booted"

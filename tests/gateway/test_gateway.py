@@ -45,7 +45,7 @@ def _owner_group_invite(server, max_uses: int) -> tuple[str, dict, dict]:
 
 
 def _requests_per_replica(log: str, since: int = 0) -> Counter:
-    return Counter(re.findall(r"^(replica-\d) +\| .* app\.request ", log[since:], re.MULTILINE))
+    return Counter(re.findall(r"^(replica-\d) +\| .* app\.request: ", log[since:], re.MULTILINE))
 
 
 def test_limits_are_global_and_forged_forwarding_does_not_help(cluster):

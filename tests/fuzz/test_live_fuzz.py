@@ -46,7 +46,6 @@ def server(database_url, engine, tmp_path_factory):
         "INVITE_LOOKUP_RATE_LIMIT": "1000000/minute",
         "JOIN_RATE_LIMIT": "1000000/minute",
         "CREATE_RATE_LIMIT": "1000000/minute",
-        "MAX_ACTIVE_INVITES_PER_GROUP": "1000000",
     }
     with serving(settings, log_path, workers=2) as srv:
         yield srv

@@ -78,13 +78,9 @@ def on_starting(server):
             )
 
     migrate = os.environ.get("MIGRATE_ON_START") == "1"
+    applied = startup.check_database(server.log, url, migrate=migrate)
     if migrate:
-        from app.migrate import data_steps
-
-        applied = startup.check_database(server.log, url, migrate=True, steps=data_steps())
         server.log.info("migrations: %s", ", ".join(applied) or "up to date")
-    else:
-        startup.check_database(server.log, url, migrate=False)
 
     # Set before any worker makes its metrics (app.metrics).
     _metrics_dir = startup.prepare_metrics_directory()

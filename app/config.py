@@ -29,6 +29,9 @@ DEFAULT_NETWORK_FAILURE_LIMIT = "60/day"
 # /metrics answers only to these client addresses unless METRICS_ALLOW says others.
 DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1"
 LOG_FORMATS = ("text", "json")
+# The most active invites a group may hold: the OpenAPI document promises a list
+# of at most this many (app/api/schemas.py).
+MAX_ACTIVE_INVITES_CAP = 100
 
 
 LIMIT_STORE_SCHEMES = frozenset(
@@ -87,11 +90,14 @@ def log_format_from_env(env: Mapping[str, str] | None = None) -> str:
     return env.get("LOG_FORMAT", "").strip().lower() or "text"
 
 
+def split_list(value: str | None) -> list[str]:
+    """``"a, b,,c"`` as ``["a", "b", "c"]``."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
 def _addresses(raw: str, problems: list[str]) -> tuple:
     networks = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
+    for part in split_list(raw):
         try:
             networks.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
@@ -125,9 +131,8 @@ def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list
         # None here means "not configured"; `load` fills in the local default.
         "APP_BASE_URL": env.get("APP_BASE_URL", "").strip().rstrip("/") or None,
         "LOG_LEVEL": (env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
-        # At most 100: the OpenAPI document promises a list of at most that many.
         "MAX_ACTIVE_INVITES_PER_GROUP": _int(
-            "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1, maximum=100
+            "MAX_ACTIVE_INVITES_PER_GROUP", 100, minimum=1, maximum=MAX_ACTIVE_INVITES_CAP
         ),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 5, minimum=1),
@@ -314,11 +319,6 @@ _LINK_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%{}]+")
 _ANDROID_PACKAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+")
 _CERT_SHA256 = re.compile(r"[0-9A-F]{2}(?::[0-9A-F]{2}){31}")
 _APPLE_APP_ID = re.compile(r"[A-Z0-9]{10}\.[A-Za-z0-9][A-Za-z0-9.-]*")
-
-
-def split_list(value: str | None) -> list[str]:
-    """``"a, b,,c"`` as ``["a", "b", "c"]``."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def cert_fingerprints(value: str | None) -> list[str]:

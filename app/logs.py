@@ -20,8 +20,6 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from app.codes import mask_code
 
-LOG_FORMATS = ("text", "json")
-
 # Anything shaped like an invite code or a bearer token, wherever it stands
 # (a code glued to other text, "GK7M-2QX-HP9", is masked too).
 _CODE_LIKE = re.compile(r"[A-Z0-9]{3}-[A-Z0-9]{3}-[A-Z0-9]{3}", re.IGNORECASE)

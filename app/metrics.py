@@ -46,16 +46,6 @@ POOL_MAX = Gauge(
 )
 
 
-JOIN_OUTCOMES = ("joined", "already_member", "expired", "exhausted", "not_found", "invalid_code")
-LIMITS = ("lookup", "join", "create", "lookup_failures", "lookup_failures_network")
-# Every known label value is there from the start, at 0: a rate() over a
-# series that appears only on its first event misses that event.
-for _outcome in JOIN_OUTCOMES:
-    INVITE_JOINS.labels(_outcome)
-for _limit in LIMITS:
-    RATE_LIMITED.labels(_limit)
-
-
 def watch_pool(engine, size: int) -> None:
     """Count the engine's checked-out connections in ``db_pool_connections_in_use``."""
     import sqlalchemy as sa

@@ -66,17 +66,18 @@ def database_unreachable(url: str, error: BaseException) -> str:
     )
 
 
-def check_database(log, url: str, *, migrate: bool, steps=None) -> list[str]:
-    """Reach the database (and apply pending migrations if ``migrate``): the filenames
-    applied. An unreachable database is a refusal to start."""
+def check_database(log, url: str, *, migrate: bool) -> list[str]:
+    """Reach the database (and apply pending migrations if ``migrate``, their data
+    steps included): the filenames applied. An unreachable database is a refusal
+    to start."""
     from app.db import create_engine
-    from app.migrate import MigrationError, upgrade
+    from app.migrate import MigrationError, data_steps, upgrade
 
     engine = create_engine(url, pool_size=1)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        return upgrade(engine, steps=steps) if migrate else []
+        return upgrade(engine, steps=data_steps()) if migrate else []
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         refuse(log, [database_unreachable(url, exc)], os.EX_UNAVAILABLE)
     except MigrationError as exc:

@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
 
 
 # What rate_limited_total{limit} calls each limit (by scope, else by endpoint).
-_LIMIT_NAMES = {
+LIMIT_NAMES = {
     "create": "create",
     "lookup-failures": "lookup_failures",
     "lookup-failures-network": "lookup_failures_network",
@@ -59,7 +59,7 @@ _LIMIT_NAMES = {
 def limit_name(request_limit) -> str:
     """The name of the limit a refused request met."""
     scope = request_limit.request_args[-1] if request_limit is not None else None
-    return _LIMIT_NAMES.get(scope) or _LIMIT_NAMES.get(request.endpoint) or "other"
+    return LIMIT_NAMES.get(scope) or LIMIT_NAMES.get(request.endpoint) or "other"
 
 
 def lookup_limit() -> str:

@@ -20,11 +20,13 @@ from werkzeug.exceptions import NotFound
 
 from app import metrics
 from app.api.idempotency import REPLAYED_HEADER
+from app.api.limiter import LIMIT_NAMES
 
 JOIN_ENDPOINT = "groups.join"
 CREATE_INVITE_ENDPOINT = "invites.group_invites"
-JOIN_OUTCOMES = {
-    None: "joined",
+JOINED = "joined"
+# A refused join's outcome, by its error code.
+JOIN_REFUSALS = {
     "already_member": "already_member",
     "invite_expired": "expired",
     "invite_exhausted": "exhausted",
@@ -57,9 +59,9 @@ def observe(method: str, route: str, status: int, seconds: float, response) -> N
         return  # the work was counted when it was done
     endpoint = request.endpoint
     if endpoint == JOIN_ENDPOINT and method == "POST":
-        error = g.get("error_code")
-        if status == 200 or error in JOIN_OUTCOMES:
-            metrics.INVITE_JOINS.labels(JOIN_OUTCOMES[None if status == 200 else error]).inc()
+        outcome = JOINED if status == 200 else JOIN_REFUSALS.get(g.get("error_code"))
+        if outcome is not None:
+            metrics.INVITE_JOINS.labels(outcome).inc()
     elif endpoint == CREATE_INVITE_ENDPOINT and method == "POST" and status == 201:
         metrics.INVITES_CREATED.inc()
 
@@ -89,5 +91,11 @@ def _exposition():
 
 def init_app(app: Flask) -> None:
     app.add_url_rule("/metrics", endpoint="metrics", view_func=_exposition, methods=["GET"])
+    # Every known label value is there from the start, at 0: a rate() over a
+    # series that appears only on its first event misses that event.
+    for outcome in (JOINED, *JOIN_REFUSALS.values()):
+        metrics.INVITE_JOINS.labels(outcome)
+    for name in set(LIMIT_NAMES.values()):
+        metrics.RATE_LIMITED.labels(name)
     # The pool may open as many connections again as overflow (app.db).
     metrics.watch_pool(app.extensions["db_engine"], app.config["DB_POOL_SIZE"] * 2)

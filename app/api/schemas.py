@@ -8,15 +8,13 @@ from marshmallow import fields, validate
 from app.api.auth import MAX_DISPLAY_NAME
 from app.api.fields import Text, UTCDateTime, between, json_integer
 from app.codes import CODE_INPUT_PATTERN, CODE_PATTERN, MAX_INPUT_LENGTH
+from app.config import MAX_ACTIVE_INVITES_CAP
 
 ROLES = ("owner", "admin", "member", "viewer")
 PRESET_ROLES = ("admin", "member", "viewer")
 INVITE_STATUSES = ("active", "expired", "exhausted", "revoked")
 # An invite's uses (a database constraint too), so also the most redemptions it lists.
 MAX_USES = 100
-# The most invites a list holds: the live ones, capped by MAX_ACTIVE_INVITES_PER_GROUP
-# (app/config.py), whose default this is.
-MAX_LISTED_INVITES = 100
 
 # Documentation only: what the fields below look like, for readers and SDKs.
 _TIME = {"example": "2026-11-24T10:30:00Z"}
@@ -176,7 +174,7 @@ class InviteSummarySchema(OutputSchema):
 class InviteListSchema(OutputSchema):
     data = fields.List(
         fields.Nested(InviteSummarySchema),
-        metadata={"maxItems": MAX_LISTED_INVITES, "description": "Newest first."},
+        metadata={"maxItems": MAX_ACTIVE_INVITES_CAP, "description": "Newest first."},
     )
 
 

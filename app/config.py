@@ -138,7 +138,7 @@ def read_env(env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list
         "DB_POOL_SIZE": _int("DB_POOL_SIZE", 5, minimum=1),
         "DB_STATEMENT_TIMEOUT_MS": _int("DB_STATEMENT_TIMEOUT_MS", 5000),
         "DB_POOL_TIMEOUT_S": _int("DB_POOL_TIMEOUT_S", 10, minimum=1),
-        # Rate limits (Flask-Limiter syntax and storage URIs).
+        # Rate limits (the limits library's syntax) and their store.
         "INVITE_LOOKUP_RATE_LIMIT": env.get("INVITE_LOOKUP_RATE_LIMIT", "").strip()
         or DEFAULT_LOOKUP_LIMIT,
         "JOIN_RATE_LIMIT": env.get("JOIN_RATE_LIMIT", "").strip() or DEFAULT_JOIN_LIMIT,

@@ -1,12 +1,17 @@
-"""The rate-limit store: shared counters in Redis, per-process counters while it is away.
+"""The rate-limit store: moving windows shared in Redis, per process while it is away.
 
-Flask-Limiter builds its store from a URI; ``failopen://`` names this one, and
-its options name the real store (``backend``) and how long Redis may take
-(``socket_timeout``). Every call goes to Redis while it answers. When a call
-fails (refused, reset, or no answer within the timeout) the store logs one
-warning and counts in this process's memory instead, so a request never fails
-or waits on the limit store; once a second it lets one call try Redis again,
-and the first that succeeds logs one line and shared counting resumes.
+A window is a list of the times of its last ``limit`` hits. A request is
+admitted when, for every window it is counted in, the ``limit``-th newest hit
+is older than the window's length; admitting it records a hit in each window
+it spends. ``gate`` does that for all of a request's windows at once: with
+Redis, one script, so one round trip and one atomic step however many limits
+apply (a request can never be counted in one window and refused by another).
+
+Every call goes to Redis while it answers. When a call fails (refused, reset,
+or no answer within RATELIMIT_STORAGE_TIMEOUT_MS) the store logs one warning
+and counts in this process's memory instead, so a request never fails or
+waits on the limit store; once a second it lets one call try Redis again, and
+the first that succeeds logs one line and shared counting resumes.
 
 Fail-open, not fail-closed: refusing every request while Redis is away would
 turn a cache outage into a full outage of joins and previews. Per-process
@@ -16,16 +21,62 @@ until Redis returns.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
+from limits.storage.redis_cluster import RedisClusterStorage
 
 from app.logs import OutageLog
 
-SCHEME = "failopen"
+
+class Window(NamedTuple):
+    key: str
+    limit: int
+    seconds: int
+    spend: bool  # record a hit when admitted (False: only checked)
+
+
+class Breach(NamedTuple):
+    index: int  # of the window in the request's list
+    reset_at: float  # when it admits one more (epoch seconds)
+
+
+# ARGV: now, mode, then limit, seconds, spend for each key. "gate": if any
+# window is full, nothing changes and the full ones are returned as
+# {index, time of the hit that fills it, ...}; else a hit is recorded in each
+# window to spend. "charge": a hit in each window that is not full.
+_SCRIPT = """
+local now = tonumber(ARGV[1])
+local gate = ARGV[2] == 'gate'
+local full = {}
+local open = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i * 3])
+  local seconds = tonumber(ARGV[i * 3 + 1])
+  local oldest = redis.call('lindex', key, limit - 1)
+  if oldest and tonumber(oldest) >= now - seconds then
+    full[#full + 1] = i
+    full[#full + 1] = oldest
+  elseif not gate or ARGV[i * 3 + 2] == '1' then
+    open[#open + 1] = i
+  end
+end
+if gate and #full > 0 then
+  return full
+end
+for _, i in ipairs(open) do
+  local key = KEYS[i]
+  redis.call('lpush', key, ARGV[1])
+  redis.call('ltrim', key, 0, tonumber(ARGV[i * 3]) - 1)
+  redis.call('expire', key, tonumber(ARGV[i * 3 + 1]))
+end
+return full
+"""
 
 
 def describe(uri: str) -> str:
@@ -36,43 +87,154 @@ def describe(uri: str) -> str:
     return f"{parts.scheme} {parts.hostname}:{parts.port or 6379}"
 
 
-class FailOpenStorage(Storage, MovingWindowSupport):
-    STORAGE_SCHEME = [SCHEME]
+class RedisWindows:
+    """Windows in Redis (or Sentinel, or Cluster), through the ``limits`` library's
+    connection handling for the URI; one script call per request."""
 
-    def __init__(
-        self,
-        uri: str | None = None,
-        *,
-        backend: str,
-        probe_interval: float = 1.0,
-        wrap_exceptions: bool = False,
-        **options,
-    ):
-        super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        self.backend = backend
-        self.shared = storage_from_string(backend, **options)
-        self.local = MemoryStorage()
+    def __init__(self, uri: str, **options):
+        self.storage = storage_from_string(uri, **options)
+        self.script = self.storage.get_connection().register_script(_SCRIPT)
+        # A cluster runs a script on one slot's node: there, one call per window.
+        self.one_key_per_call = isinstance(self.storage, RedisClusterStorage)
+        self.failures = (*_as_tuple(self.storage.base_exceptions), OSError)
+
+    def _run(self, mode: str, windows: list[Window], now: float) -> list[Breach]:
+        args: list = [repr(now), mode]
+        for w in windows:
+            args += [w.limit, w.seconds, "1" if w.spend else "0"]
+        reply = self.script(keys=[self.storage.prefixed_key(w.key) for w in windows], args=args)
+        return [
+            Breach(int(reply[i]) - 1, float(reply[i + 1]) + windows[int(reply[i]) - 1].seconds)
+            for i in range(0, len(reply), 2)
+        ]
+
+    def gate(self, windows: list[Window], now: float) -> list[Breach]:
+        if not self.one_key_per_call:
+            return self._run("gate", windows, now)
+        # Checked windows first, so a refusal spends nothing of those it spends.
+        order = sorted(range(len(windows)), key=lambda i: windows[i].spend)
+        for i in order:
+            breaches = self._run("gate", [windows[i]], now)
+            if breaches:
+                return [Breach(i, breaches[0].reset_at)]
+        return []
+
+    def charge(self, windows: list[Window], now: float) -> None:
+        for part in [[w] for w in windows] if self.one_key_per_call else [windows]:
+            self._run("charge", part, now)
+
+    def check(self) -> bool:
+        return self.storage.check()  # answers False rather than raising
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+class MemoryWindows:
+    """The same windows in this process's memory (``limits``' MemoryStorage)."""
+
+    failures: tuple[type[Exception], ...] = ()
+
+    def __init__(self):
+        self.storage = MemoryStorage()
+        self._lock = threading.Lock()
+
+    def _full(self, w: Window) -> float | None:
+        oldest, count = self.storage.get_moving_window(w.key, w.limit, w.seconds)
+        return oldest + w.seconds if count >= w.limit else None
+
+    def gate(self, windows: list[Window], now: float) -> list[Breach]:
+        with self._lock:
+            breaches = [
+                Breach(i, reset_at)
+                for i, w in enumerate(windows)
+                if (reset_at := self._full(w)) is not None
+            ]
+            if not breaches:
+                for w in windows:
+                    if w.spend:
+                        self.storage.acquire_entry(w.key, w.limit, w.seconds)
+            return breaches
+
+    def charge(self, windows: list[Window], now: float) -> None:
+        with self._lock:
+            for w in windows:
+                self.storage.acquire_entry(w.key, w.limit, w.seconds)
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> None:
+        self.storage.reset()
+
+
+class LimitStore:
+    """RATELIMIT_STORAGE_URI's windows: ``memory://`` (one process), or Redis with
+    this process's memory standing in while Redis is away."""
+
+    def __init__(self, uri: str, *, timeout_s: float = 0.05, probe_interval: float = 1.0):
+        self.local = MemoryWindows()
+        self.shared: RedisWindows | None = None
+        if not uri.startswith("memory://"):
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            # A Redis that stops answering costs one request this long, once a
+            # second, not redis-py's default of retries with backoff.
+            self.shared = RedisWindows(
+                uri,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),
+            )
         self.probe_interval = probe_interval
         self._lock = threading.Lock()
         self._next_probe = 0.0
         self._back_at = 0.0
         self.outage = OutageLog(
             "rate-limit store",
-            describe(backend),
+            describe(uri),
             meanwhile="counting per process until it returns",
             after="counting is shared again",
             logger=logging.getLogger("app.limits"),
         )
-        self._failures = (*_as_tuple(self.shared.base_exceptions), OSError)
-
-    @property
-    def base_exceptions(self) -> tuple[type[Exception], ...]:
-        return ()  # nothing escapes: a failure of the shared store is handled here
 
     @property
     def is_shared(self) -> bool:
         """Whether counting is shared right now (False while Redis is away)."""
-        return not self.outage.is_down
+        return self.shared is not None and not self.outage.is_down
+
+    def check(self) -> bool:
+        """Whether the shared store answers (always True for memory://)."""
+        return self.shared.check() if self.shared is not None else True
+
+    def gate(self, windows: list[Window]) -> list[Breach]:
+        """Admit a request counted in ``windows``, or say which of them are full."""
+        return self._call("gate", windows)
+
+    def charge(self, windows: list[Window]) -> None:
+        """Record a hit in each of ``windows`` that is not full."""
+        self._call("charge", windows)
+
+    def reset(self) -> None:
+        """Forget every hit (tests): in memory, and in Redis if it answers."""
+        self.local.reset()
+        if self.shared is not None:
+            with contextlib.suppress(*self.shared.failures):
+                self.shared.reset()
+
+    def _call(self, name: str, windows: list[Window]):
+        now = time.time()
+        if self.shared is not None and self._try_shared():
+            started = time.monotonic()
+            try:
+                result = getattr(self.shared, name)(windows, now)
+            except self.shared.failures as exc:
+                self._went_away(exc, started)
+            else:
+                self._came_back()
+                return result
+        return getattr(self.local, name)(windows, now)
 
     def _try_shared(self) -> bool:
         if not self.outage.is_down:
@@ -83,18 +245,6 @@ class FailOpenStorage(Storage, MovingWindowSupport):
                 return False
             self._next_probe = now + self.probe_interval
             return True
-
-    def _call(self, name: str, *args, **kwargs):
-        if self._try_shared():
-            started = time.monotonic()
-            try:
-                result = getattr(self.shared, name)(*args, **kwargs)
-            except self._failures as exc:
-                self._went_away(exc, started)
-            else:
-                self._came_back()
-                return result
-        return getattr(self.local, name)(*args, **kwargs)
 
     def _went_away(self, exc: BaseException, started: float) -> None:
         with self._lock:
@@ -111,32 +261,6 @@ class FailOpenStorage(Storage, MovingWindowSupport):
             with self._lock:
                 self._back_at = time.monotonic()
             self.outage.ended()
-
-    # limits' Storage and MovingWindowSupport, each to whichever store is in use.
-
-    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return self._call("incr", key, expiry, amount=amount)
-
-    def get(self, key: str) -> int:
-        return self._call("get", key)
-
-    def get_expiry(self, key: str) -> float:
-        return self._call("get_expiry", key)
-
-    def check(self) -> bool:
-        return self.shared.check()  # answers False rather than raising: no state to change
-
-    def reset(self) -> int | None:
-        return self._call("reset")
-
-    def clear(self, key: str) -> None:
-        return self._call("clear", key)
-
-    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        return self._call("acquire_entry", key, limit, expiry, amount=amount)
-
-    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        return self._call("get_moving_window", key, limit, expiry)
 
 
 def _as_tuple(exceptions) -> tuple[type[Exception], ...]:

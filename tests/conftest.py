@@ -7,7 +7,6 @@ Every test creates its own users and groups, so tests never share data.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -18,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from app.api.limiter import limiter
 from app.code_keys import CodeKeyring
 from app.db import create_engine
 from app.migrate import data_steps, upgrade
@@ -64,6 +62,10 @@ BASE_CONFIG = {
 }
 
 
+# Every app the tests built, for _fresh_rate_limits.
+_APPS: list = []
+
+
 @pytest.fixture(scope="session")
 def make_app(database_url, engine):
     """Build an app against the test database with config overrides."""
@@ -73,6 +75,7 @@ def make_app(database_url, engine):
         app = create_app({"DATABASE_URL": database_url, **BASE_CONFIG, **overrides})
         app.config["TESTING"] = True
         apps.append(app)
+        _APPS.append(app)
         return app
 
     yield factory
@@ -87,10 +90,9 @@ def app(make_app):
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    # Limits live in the shared Limiter's storage; no test inherits another's hits.
-    # (Before any app has initialised the limiter there is nothing to reset.)
-    with contextlib.suppress(AttributeError, AssertionError):
-        limiter.reset()
+    # Apps outlive tests (the session's ``app``): no test inherits another's hits.
+    for app in _APPS:
+        app.extensions["limits"].store.reset()
 
 
 @pytest.fixture

@@ -89,3 +89,33 @@ def test_refused_input_is_not_a_failed_lookup(budgeted):
 def test_networks_are_slash_24_and_slash_64(app, address, network):
     with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
         assert client_network() == network
+
+
+def test_a_refused_join_spends_none_of_the_join_limit(make_app, api):
+    client = make_app(
+        TRUSTED_PROXY_COUNT=1, JOIN_RATE_LIMIT="2/minute", LOOKUP_FAILURE_LIMIT="1/day"
+    )
+    client = client.test_client()
+    user = api.user("Refused")
+
+    def join(address: str):
+        headers = {**user.headers, "X-Forwarded-For": address}
+        return client.post("/api/v1/groups/join", json={"code": UNKNOWN}, headers=headers)
+
+    assert join("198.51.100.30").status_code == 404  # one join, and the address's budget
+    assert [join("198.51.100.30").status_code for _ in range(3)] == [429] * 3
+    # The three refusals took nothing of the user's join limit: one join is left.
+    assert join("203.0.113.30").status_code == 404
+    assert join("203.0.113.31").status_code == 429
+
+
+def test_when_two_limits_refuse_retry_after_waits_for_both(make_app):
+    client = make_app(INVITE_LOOKUP_RATE_LIMIT="1/minute", LOOKUP_FAILURE_LIMIT="1/day")
+    client = client.test_client()
+    assert client.get(f"/api/v1/invites/{UNKNOWN}").status_code == 404
+    refused = client.get(f"/api/v1/invites/{UNKNOWN}")
+    assert refused.status_code == 429
+    # The minute's limit frees first; a client waiting only that long would be refused
+    # again, so the answer names the day's budget.
+    assert int(refused.headers["Retry-After"]) > 60
+    assert refused.headers["X-RateLimit-Limit"] == "1"

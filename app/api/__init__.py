@@ -65,8 +65,8 @@ def init_app(app: Flask) -> Api:
 
     request_log.init_app(app)
     auth.init_app(app)
-    limiter.init_app(app)
     errors.init_app(app)
+    limiter.init_app(app)
     api = Api(
         app,
         spec_kwargs={

@@ -6,18 +6,15 @@ flask-jwt-extended's loaders), rate limits, an unavailable database, and bugs.""
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 import sqlalchemy.exc
 from flask import Flask, current_app, g, jsonify, request
-from flask_limiter.errors import RateLimitExceeded
 from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
 from app.api.auth import jwt
-from app.api.limiter import limit_name, limiter
-from app.errors import ApiError, RateLimited, ServiceUnavailable, Unauthorized
+from app.api.limiter import LimitExceeded
+from app.errors import ApiError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("app.errors")
 
@@ -61,25 +58,15 @@ def _unauthorized(*_reason: object):
     return error_response(Unauthorized())
 
 
-def _rate_limited():
-    response = envelope(RateLimited.status, RateLimited.code, RateLimited.message)
-    limit = limiter.current_limit
-    retry_after = 60
-    g.rate_limit = limit_name(limit)  # for the metrics
-    if limit is not None:
-        window = limit.limit.get_expiry()
-        retry_after = min(window, max(1, math.ceil(limit.reset_at - time.time())))
-        response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
-        response.headers["X-RateLimit-Remaining"] = "0"
-        response.headers["X-RateLimit-Reset"] = str(int(limit.reset_at))
-    response.headers["Retry-After"] = str(retry_after)
+def _rate_limited(error: LimitExceeded):
+    g.rate_limit = error.rule.name  # for the metrics
+    response = error_response(error)
+    response.headers.update(error.headers)
     return response
 
 
 def http_error_response(error: HTTPException):
     """Routing, method, size and rate-limit errors; flask-smorest's hook calls this."""
-    if isinstance(error, RateLimitExceeded):
-        return _rate_limited()
     status = error.code or 500
     if status >= 500:
         return _unexpected(error)
@@ -133,6 +120,7 @@ def init_app(app: Flask) -> None:
     # Each handler catches a class no library registers for, so the order of
     # registration never matters.
     app.register_error_handler(ApiError, error_response)
+    app.register_error_handler(LimitExceeded, _rate_limited)
     # PyJWT errors that flask-jwt-extended has no loader for (a key PyJWT refuses).
     app.register_error_handler(PyJWTError, _unauthorized)
     app.register_error_handler(sqlalchemy.exc.OperationalError, _database_unavailable)

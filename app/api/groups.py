@@ -10,13 +10,7 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import code_keys, read, run
 from app.api.idempotency import idempotent
-from app.api.limiter import (
-    create_limited,
-    join_limit,
-    limiter,
-    user_key,
-    within_guessing_budget,
-)
+from app.api.limiter import create_limited, join_limited
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
@@ -96,8 +90,7 @@ class GroupById(MethodView):
 class Join(MethodView):
     decorators = AUTHENTICATED
 
-    @limiter.limit(join_limit, key_func=user_key)
-    @within_guessing_budget
+    @join_limited
     @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy)
     @blp.arguments(JoinSchema)
     @blp.response(200, JoinResultSchema, description="The caller is now a member.")

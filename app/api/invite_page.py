@@ -30,7 +30,7 @@ from flask import Flask, Response, current_app, render_template
 from werkzeug.exceptions import NotFound
 
 from app.api.database import code_keys, read
-from app.api.limiter import limiter, lookup_limit, within_guessing_budget
+from app.api.limiter import lookup_limited
 from app.codes import normalise_code
 from app.config import cert_fingerprints, deep_link, split_list
 from app.services import invites as invite_service
@@ -137,8 +137,7 @@ def html_errors(view):
 
 
 @html_errors
-@limiter.limit(lookup_limit)
-@within_guessing_budget
+@lookup_limited
 def invite_page(code: str):
     preview = read(invite_service.preview_invite, code, keys=code_keys())
     # The service accepted it, so it normalises; the page shows it as issued.

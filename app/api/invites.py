@@ -10,7 +10,7 @@ from app.api.auth import current_actor
 from app.api.base import Blueprint
 from app.api.database import code_keys, read, run
 from app.api.idempotency import idempotent
-from app.api.limiter import create_limited, limiter, lookup_limit, within_guessing_budget
+from app.api.limiter import create_limited, lookup_limited
 from app.api.paths import AUTHENTICATED
 from app.api.responses import (
     BODY_ERRORS,
@@ -153,8 +153,7 @@ class InviteRedemptions(MethodView):
 
 @blp.route("/invites/<code:code>", endpoint="invite_preview")
 class InvitePreview(MethodView):
-    @limiter.limit(lookup_limit)
-    @within_guessing_budget
+    @lookup_limited
     @blp.response(200, InvitePreviewSchema, description="What the invite offers.")
     @blp.doc(operationId="getInvitePreview", security=[])
     @documents_errors(

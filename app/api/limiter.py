@@ -1,94 +1,48 @@
-"""Rate limits (Flask-Limiter). Limits and storage come from the app config.
+"""Rate limits and the guessing budget, from the app config.
 
-A moving window: ``5/minute`` admits at most five requests in any 60 seconds,
+Moving windows: ``5/minute`` admits at most five requests in any 60 seconds,
 so a client cannot get twice the limit by straddling a window boundary. The
-counters are shared by every worker and replica through Redis (the embedded
+windows are shared by every worker and replica through Redis (the embedded
 one unless RATELIMIT_STORAGE_URI names another), behind ``app.limit_store``,
 which keeps counting per process while Redis is unreachable.
+
+Every limit a request meets is checked, and spent, in one call to the store
+(one Redis round trip): a lookup meets its own limit and both guessing
+budgets, a join the caller's join limit and both budgets. A refused request
+spends nothing. The budgets are spent after the answer, and only by a failed
+lookup (a 404), in a second call that only such requests make.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import math
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_jwt_extended import get_jwt_identity
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from limits import RateLimitItem, parse_many
 
-from app import limit_store
+from app.errors import RateLimited
+from app.limit_store import LimitStore, Window
 
-# The client address is what ProxyFix derived from the trusted proxies only
-# (TRUSTED_PROXY_COUNT), never a raw X-Forwarded-For.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=False, strategy="moving-window")
 budget_log = logging.getLogger("app.guessing")
 
 
-def init_app(app: Flask) -> None:
-    store = app.config["RATELIMIT_STORAGE_URI"]
-    if not store.startswith("memory://"):
-        timeout = app.config["RATELIMIT_STORAGE_TIMEOUT_MS"] / 1000
-        app.config["RATELIMIT_STORAGE_URI"] = f"{limit_store.SCHEME}://"
-        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
-            "backend": store,
-            # A Redis that stops answering costs one request this long, once a
-            # second, not redis-py's default of retries with backoff.
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
-        }
-    limiter.init_app(app)
-
-
-# What rate_limited_total{limit} calls each limit (by scope, else by endpoint).
-LIMIT_NAMES = {
-    "create": "create",
-    "lookup-failures": "lookup_failures",
-    "lookup-failures-network": "lookup_failures_network",
-    "invites.invite_preview": "lookup",
-    "invite_page": "lookup",
-    "groups.join": "join",
-}
-
-
-def limit_name(request_limit) -> str:
-    """The name of the limit a refused request met."""
-    scope = request_limit.request_args[-1] if request_limit is not None else None
-    return LIMIT_NAMES.get(scope) or LIMIT_NAMES.get(request.endpoint) or "other"
-
-
-def lookup_limit() -> str:
-    return current_app.config["INVITE_LOOKUP_RATE_LIMIT"]
-
-
-def join_limit() -> str:
-    return current_app.config["JOIN_RATE_LIMIT"]
-
-
-def create_limit() -> str:
-    return current_app.config["CREATE_RATE_LIMIT"]
-
-
-def user_key() -> str:
-    """Per authenticated user; the token was verified before the limit is checked."""
-    return f"user:{uuid.UUID(get_jwt_identity())}"
-
-
-# One budget per user for creating groups and invites together.
-create_limited = limiter.shared_limit(create_limit, scope="create", key_func=user_key)
-
-
-# --- the guessing budget (docs/security.md) ---------------------------------------------
+def client_address() -> str:
+    """What ProxyFix derived from the trusted proxies only (TRUSTED_PROXY_COUNT),
+    never a raw X-Forwarded-For."""
+    return request.remote_addr or "127.0.0.1"
 
 
 def client_network() -> str:
     """The client's /24 (IPv4) or /64 (IPv6): one budget for a block of addresses."""
-    address = get_remote_address()
+    address = client_address()
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -99,26 +53,146 @@ def client_network() -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def failure_limit() -> str:
-    return current_app.config["LOOKUP_FAILURE_LIMIT"]
+def user_key() -> str:
+    """Per authenticated user; the token was verified before the limit is checked."""
+    return f"user:{uuid.UUID(get_jwt_identity())}"
 
 
-def network_failure_limit() -> str:
-    return current_app.config["NETWORK_LOOKUP_FAILURE_LIMIT"]
+@dataclass(frozen=True)
+class Rule:
+    name: str  # rate_limited_total{limit=...}
+    setting: str  # the config key of its limits
+    identity: Callable[[], str]
+    scope: str | None = None  # None: each endpoint counts apart
+    failures_only: bool = False  # spent by failed lookups, after the answer
 
 
-def _failed_lookup(response) -> bool:
-    """A code that names no live invite: what a guesser mostly gets."""
-    return response.status_code == 404
+LOOKUP = Rule("lookup", "INVITE_LOOKUP_RATE_LIMIT", client_address)
+JOIN = Rule("join", "JOIN_RATE_LIMIT", user_key, scope="join")
+# One budget per user for creating groups and invites together.
+CREATE = Rule("create", "CREATE_RATE_LIMIT", user_key, scope="create")
+# Failed lookups (previews and joins of codes that name no live invite) are
+# budgeted per address and per network, together for both endpoints: the
+# arithmetic of how many live codes a guesser can find is docs/security.md.
+FAILURES = Rule("lookup_failures", "LOOKUP_FAILURE_LIMIT", client_address, "lookup-failures", True)
+NETWORK_FAILURES = Rule(
+    "lookup_failures_network",
+    "NETWORK_LOOKUP_FAILURE_LIMIT",
+    client_network,
+    "lookup-failures-network",
+    True,
+)
+GUESSING_BUDGET = (FAILURES, NETWORK_FAILURES)
+LIMIT_NAMES = tuple(rule.name for rule in (LOOKUP, JOIN, CREATE, *GUESSING_BUDGET))
+
+
+class LimitExceeded(RateLimited):
+    """429, with the limit that refused and when it admits again."""
+
+    def __init__(self, rule: Rule, item: RateLimitItem, reset_at: float):
+        super().__init__()
+        self.rule, self.item, self.reset_at = rule, item, reset_at
+        seconds = item.get_expiry()
+        self.retry_after = min(seconds, max(1, math.ceil(reset_at - time.time())))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.item.amount),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(int(self.reset_at)),
+        }
+
+
+class Limits:
+    """The app's limits (parsed once) and their store (``app.extensions["limits"]``)."""
+
+    def __init__(self, app: Flask):
+        self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.items = {
+            rule.setting: tuple(parse_many(app.config[rule.setting]))
+            for rule in (LOOKUP, JOIN, CREATE, *GUESSING_BUDGET)
+        }
+        self.store = LimitStore(
+            app.config["RATELIMIT_STORAGE_URI"],
+            timeout_s=app.config["RATELIMIT_STORAGE_TIMEOUT_MS"] / 1000,
+        )
+
+    def windows(self, rules: tuple[Rule, ...]) -> list[tuple[Rule, RateLimitItem, str, Window]]:
+        """(rule, limit, whom it counts, window) for each limit of ``rules``."""
+        out = []
+        for rule in rules:
+            scope = rule.scope or request.endpoint
+            identity = rule.identity()
+            for item in self.items[rule.setting]:
+                key = item.key_for(self.prefix, scope, identity)
+                window = Window(key, item.amount, item.get_expiry(), not rule.failures_only)
+                out.append((rule, item, identity, window))
+        return out
+
+    def admit(self, rules: tuple[Rule, ...]) -> None:
+        """Spend one hit of each rule's limits, or raise LimitExceeded; the guessing
+        budgets are only checked here, and spent by ``settle`` after a failed lookup."""
+        windows = self.windows(rules)
+        breaches = self.store.gate([window for *_, window in windows])
+        if breaches:
+            for breach in breaches:
+                rule, item, identity, window = windows[breach.index]
+                if rule.failures_only:
+                    _budget_spent(item, identity, window.key)
+            # The one that admits last: waiting for it is enough for all.
+            last = max(breaches, key=lambda b: b.reset_at)
+            rule, item, *_ = windows[last.index]
+            raise LimitExceeded(rule, item, last.reset_at)
+        budget = [window for rule, *_, window in windows if rule.failures_only]
+        if budget:
+            g.guessing_budget = budget
+
+    def settle(self, status: int) -> None:
+        """After the answer: a failed lookup spends the guessing budget."""
+        budget = g.pop("guessing_budget", None)
+        if budget and status == 404:
+            self.store.charge(budget)
+
+
+def current() -> Limits:
+    return current_app.extensions["limits"]
+
+
+def limited(*rules: Rule):
+    """Decorate a view: ``rules`` are checked (and spent) before it runs."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            current().admit(rules)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+lookup_limited = limited(LOOKUP, *GUESSING_BUDGET)
+join_limited = limited(JOIN, *GUESSING_BUDGET)
+create_limited = limited(CREATE)
+
+
+def init_app(app: Flask) -> None:
+    limits = app.extensions["limits"] = Limits(app)
+
+    @app.after_request
+    def _settle(response):
+        limits.settle(response.status_code)
+        return response
 
 
 _reported_breaches: dict[str, float] = {}
 _BREACH_LOG_INTERVAL_S = 600
 
 
-def _budget_spent(request_limit) -> None:
+def _budget_spent(item: RateLimitItem, identity: str, key: str) -> None:
     """One log line per exhausted budget per ten minutes, not one per refused request."""
-    key = "/".join(str(part) for part in request_limit.key.split("/")[-2:])
     now = time.monotonic()
     if now - _reported_breaches.get(key, -_BREACH_LOG_INTERVAL_S) >= _BREACH_LOG_INTERVAL_S:
         # Forget quiet keys, or an attacker with many addresses grows this for good.
@@ -130,32 +204,6 @@ def _budget_spent(request_limit) -> None:
         budget_log.warning(
             "guessing budget spent: %s failed lookups from %s; its lookups are refused "
             "until the window moves",
-            request_limit.limit,
-            key,
+            item,
+            identity,
         )
-
-
-# Failed lookups (previews and joins of codes that name no live invite) are
-# budgeted per address and per network, together for both endpoints: the
-# arithmetic of how many live codes a guesser can find is docs/security.md.
-guessing_budget = [
-    limiter.shared_limit(
-        failure_limit,
-        scope="lookup-failures",
-        deduct_when=_failed_lookup,
-        on_breach=_budget_spent,
-    ),
-    limiter.shared_limit(
-        network_failure_limit,
-        scope="lookup-failures-network",
-        key_func=client_network,
-        deduct_when=_failed_lookup,
-        on_breach=_budget_spent,
-    ),
-]
-
-
-def within_guessing_budget(view):
-    for limit in reversed(guessing_budget):
-        view = limit(view)
-    return view

@@ -95,7 +95,7 @@ def init_app(app: Flask) -> None:
     # series that appears only on its first event misses that event.
     for outcome in (JOINED, *JOIN_REFUSALS.values()):
         metrics.INVITE_JOINS.labels(outcome)
-    for name in set(LIMIT_NAMES.values()):
+    for name in LIMIT_NAMES:
         metrics.RATE_LIMITED.labels(name)
     # The pool may open as many connections again as overflow (app.db).
     metrics.watch_pool(app.extensions["db_engine"], app.config["DB_POOL_SIZE"] * 2)

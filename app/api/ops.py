@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 
+from app.api import limiter
 from app.api.base import Blueprint
 from app.api.database import get_engine
-from app.api.limiter import limiter
 from app.api.responses import documents_errors
 from app.api.schemas import HealthSchema, ReadinessSchema
 from app.errors import ServiceUnavailable
@@ -66,7 +66,7 @@ class Ready(MethodView):
                 "Not ready: " + ", ".join(item["field"] for item in failed) + ".",
                 details=failed,
             )
-        store = "ok" if limiter.storage.check() else "degraded"
+        store = "ok" if limiter.current().store.check() else "degraded"
         return {
             "status": "ok",
             "checks": {"database": "ok", "migrations": "ok", "rate_limit_store": store},

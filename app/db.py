@@ -26,7 +26,13 @@ def create_engine(
     if parsed.drivername in {"postgres", "postgresql"}:
         # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL.
         parsed = parsed.set(drivername="postgresql+psycopg2")
-    options = f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}"
+    # Prepared statements (app/repository/prepared.py) keep one generic plan:
+    # PostgreSQL's default re-plans them for their parameters on every call,
+    # which is the cost they exist to save. Plain statements are not affected.
+    options = (
+        f"-c timezone=UTC -c statement_timeout={statement_timeout_ms}"
+        " -c plan_cache_mode=force_generic_plan"
+    )
     engine = sa.create_engine(
         parsed,
         pool_size=pool_size,

@@ -371,7 +371,7 @@ def plans(engine: sa.Engine, keys: CodeKeyring, code: str, group_id: str) -> str
     out = []
     with engine.connect() as conn:
         for name, (query, params) in queries.items():
-            rows = conn.execute(sa.text("EXPLAIN (COSTS OFF) " + query.text), params).scalars()
+            rows = query.plan(conn, params)  # the generic plan every request runs
             out.append(f"{name}:\n" + "\n".join(f"    {row}" for row in rows))
         conn.rollback()
     return "\n".join(out)

@@ -5,6 +5,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from app.repository.groups import MEMBER_COUNT
+from app.repository.prepared import Prepared
 
 # An invite is honoured only while its creator could still hand it out: an
 # owner, or an admin for anything below admin. Otherwise it counts as revoked.
@@ -62,18 +63,20 @@ _INSERT = sa.text(
     """
 )
 
-_COUNT_LIVE = sa.text(
-    f"SELECT count(*) FROM group_invites i WHERE i.group_id = :group_id AND {IS_LIVE}"
+_COUNT_LIVE = Prepared(
+    "invite_count_live",
+    f"SELECT count(*) FROM group_invites i WHERE i.group_id = :group_id AND {IS_LIVE}",
 )
 
-_LIST_LIVE = sa.text(
+_LIST_LIVE = Prepared(
+    "invite_list_live",
     f"""
     SELECT {INVITE_COLUMNS}, u.display_name AS created_by_display_name
       FROM group_invites i
       JOIN users u ON u.id = i.created_by
      WHERE i.group_id = :group_id AND {IS_LIVE}
      ORDER BY i.created_at DESC, i.id DESC
-    """
+    """,
 )
 
 _GET = sa.text(
@@ -107,7 +110,8 @@ _REDEMPTIONS = sa.text(
     """
 )
 
-_PREVIEW = sa.text(
+_PREVIEW = Prepared(
+    "invite_preview",
     f"""
     SELECT g.name AS group_name, g.icon_emoji AS group_icon_emoji,
            {MEMBER_COUNT} AS member_count,
@@ -115,7 +119,7 @@ _PREVIEW = sa.text(
       FROM group_invites i
       JOIN groups g ON g.id = i.group_id
      WHERE i.code_digest = ANY(:digests)
-    """
+    """,
 )
 
 # The whole admission decision in one statement: the row lock taken by the
@@ -125,7 +129,8 @@ _PREVIEW = sa.text(
 # The group row is KEY SHARE-locked first (the lock the membership's foreign
 # key takes anyway), so a concurrent group delete, which locks the group and
 # then cascades to its invites, waits for us instead of deadlocking with us.
-_CONSUME = sa.text(
+_CONSUME = Prepared(
+    "invite_consume",
     f"""
     WITH target AS (
         SELECT t.id
@@ -142,7 +147,7 @@ _CONSUME = sa.text(
        AND NOT EXISTS (SELECT 1 FROM group_memberships m
                         WHERE m.group_id = i.group_id AND m.user_id = :user_id)
     RETURNING i.id, i.group_id, i.preset_role, i.created_by
-    """
+    """,
 )
 
 _DIAGNOSE = sa.text(
@@ -193,11 +198,11 @@ def insert_invite(
 
 
 def count_live(conn: sa.Connection, group_id: UUID) -> int:
-    return conn.execute(_COUNT_LIVE, {"group_id": group_id}).scalar_one()
+    return _COUNT_LIVE.execute(conn, {"group_id": group_id}).scalar_one()
 
 
 def list_live(conn: sa.Connection, group_id: UUID) -> list[dict]:
-    return [dict(r._mapping) for r in conn.execute(_LIST_LIVE, {"group_id": group_id})]
+    return [dict(r._mapping) for r in _LIST_LIVE.execute(conn, {"group_id": group_id})]
 
 
 def get_invite(conn: sa.Connection, group_id: UUID, invite_id: UUID) -> dict | None:
@@ -226,12 +231,12 @@ def redemptions(conn: sa.Connection, invite_id: UUID) -> list[dict]:
 
 
 def preview(conn: sa.Connection, digests: list[bytes]) -> dict | None:
-    return _dict(conn.execute(_PREVIEW, {"digests": digests}).one_or_none())
+    return _dict(_PREVIEW.execute(conn, {"digests": digests}).one_or_none())
 
 
 def consume_use(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
     """Take one use of a live invite for a non-member; None if it cannot be taken."""
-    return _dict(conn.execute(_CONSUME, {"digests": digests, "user_id": user_id}).one_or_none())
+    return _dict(_CONSUME.execute(conn, {"digests": digests, "user_id": user_id}).one_or_none())
 
 
 def diagnose(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:

@@ -1,0 +1,48 @@
+"""Hot statements planned once per connection: PREPARE the first time a pooled
+connection runs one, EXECUTE it by name from then on.
+
+The preview's and the join's statements take longer for PostgreSQL to plan
+than to run (the authority and member-count subqueries): a server-side
+prepared statement pays that once per connection, not once per request.
+PREPARE outlives a rolled-back transaction, so what a connection has
+prepared is remembered with the connection (``Connection.info``), however
+its transactions end. This needs a session per connection: behind a pooler
+in transaction mode (PgBouncer's ``pool_mode = transaction`` before 1.21)
+statements would have to be plain ``text()`` again.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+# ``:name`` bind parameters; not ``::type`` casts.
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Prepared:
+    """``text()`` SQL with ``:name`` parameters, run as a prepared statement."""
+
+    def __init__(self, name: str, sql: str):
+        self.name, self.text = name, sql
+        params = list(dict.fromkeys(_PARAM.findall(sql)))
+        numbered = _PARAM.sub(lambda m: f"${params.index(m[1]) + 1}", sql)
+        self._prepare = f"PREPARE {name} AS {numbered}"
+        self._execute = sa.text(f"EXECUTE {name}({', '.join(':' + p for p in params)})")
+
+    def _ensure(self, conn: sa.Connection) -> None:
+        prepared = conn.info.setdefault("prepared_statements", set())
+        if self.name not in prepared:
+            conn.exec_driver_sql(self._prepare)
+            prepared.add(self.name)
+
+    def execute(self, conn: sa.Connection, params: dict) -> sa.CursorResult:
+        self._ensure(conn)
+        return conn.execute(self._execute, params)
+
+    def plan(self, conn: sa.Connection, params: dict) -> list[str]:
+        """The plan PostgreSQL runs it with (EXPLAIN EXECUTE, without running it)."""
+        self._ensure(conn)
+        explain = sa.text("EXPLAIN (COSTS OFF) " + self._execute.text)
+        return list(conn.execute(explain, params).scalars())

@@ -1,0 +1,61 @@
+"""Hot statements are prepared once per connection (app/repository/prepared.py), and
+the server keeps one generic plan for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.db import create_engine
+from app.repository import invites
+
+NO_SUCH_DIGEST = [b"\x00" * 32]
+
+
+@pytest.fixture
+def one_connection(database_url, engine):  # engine: the schema is migrated
+    eng = create_engine(database_url, pool_size=1)
+    yield eng
+    eng.dispose()
+
+
+def _prepared(conn) -> list[str]:
+    return conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
+
+
+def test_a_statement_is_prepared_once_and_outlives_a_rollback(one_connection):
+    with one_connection.connect() as conn:
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        conn.rollback()  # PREPARE is not undone by it; the connection remembers
+        for _ in range(3):
+            assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        assert _prepared(conn) == ["invite_preview"]
+        conn.rollback()
+    # Back from the pool: the same server session, nothing prepared twice.
+    with one_connection.connect() as conn:
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        assert _prepared(conn) == ["invite_preview"]
+        conn.rollback()
+
+
+def test_a_replaced_connection_prepares_again(one_connection):
+    with one_connection.connect() as conn:
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        conn.invalidate()  # as after a lost connection
+        conn.rollback()
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+        assert _prepared(conn) == ["invite_preview"]
+        conn.rollback()
+
+
+def test_prepared_statements_keep_one_generic_plan(one_connection):
+    with one_connection.connect() as conn:
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        mode = conn.exec_driver_sql("SHOW plan_cache_mode").scalar_one()
+        plans = conn.exec_driver_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+        ).one()
+        assert mode == "force_generic_plan"
+        assert tuple(plans) == (1, 0)
+        conn.rollback()

@@ -4,6 +4,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from app.repository.prepared import Prepared
+
 # The size of group ``g``, for a query that has it in scope.
 MEMBER_COUNT = "(SELECT count(*) FROM group_memberships m WHERE m.group_id = g.id)"
 
@@ -15,13 +17,14 @@ _INSERT_GROUP = sa.text(
     """
 )
 
-_INSERT_MEMBERSHIP = sa.text(
+_INSERT_MEMBERSHIP = Prepared(
+    "membership_insert",
     """
     INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
     VALUES (:group_id, :user_id, :role, :invited_by, :invite_id)
     ON CONFLICT ON CONSTRAINT group_memberships_one_per_user DO NOTHING
     RETURNING id, role, joined_at
-    """
+    """,
 )
 
 _GROUP_FOR_MEMBER = sa.text(
@@ -35,28 +38,32 @@ _GROUP_FOR_MEMBER = sa.text(
     """
 )
 
-_GROUP_SUMMARY = sa.text(
+_GROUP_SUMMARY = Prepared(
+    "group_summary",
     f"""
     SELECT g.id, g.name,
            {MEMBER_COUNT} AS member_count
       FROM groups g
      WHERE g.id = :group_id
-    """
+    """,
 )
 
-_ROLE = sa.text(
-    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id"
+_ROLE = Prepared(
+    "member_role",
+    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id",
 )
 # The same, holding the role steady until commit: a concurrent role change
 # waits, so an invite is never created by someone demoted meanwhile (whose
 # demotion would then miss it when revoking their invites).
-_ROLE_HELD = sa.text(
-    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id FOR SHARE"
+_ROLE_HELD = Prepared(
+    "member_role_held",
+    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id"
+    " FOR SHARE",
 )
 
 # Serialises invite creation per group so the active-invite cap holds under
 # concurrency. NO KEY UPDATE does not block foreign-key checks (joins).
-_LOCK_GROUP = sa.text("SELECT id FROM groups WHERE id = :group_id FOR NO KEY UPDATE")
+_LOCK_GROUP = Prepared("group_lock", "SELECT id FROM groups WHERE id = :group_id FOR NO KEY UPDATE")
 
 
 def insert_group(
@@ -89,8 +96,8 @@ def insert_membership(
     invite_id: UUID | None = None,
 ) -> dict | None:
     """The new membership, or None if the user already belongs to the group."""
-    row = conn.execute(
-        _INSERT_MEMBERSHIP,
+    row = _INSERT_MEMBERSHIP.execute(
+        conn,
         {
             "group_id": group_id,
             "user_id": user_id,
@@ -108,7 +115,7 @@ def group_for_member(conn: sa.Connection, group_id: UUID, user_id: UUID) -> dict
 
 
 def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
-    return dict(conn.execute(_GROUP_SUMMARY, {"group_id": group_id}).one()._mapping)
+    return dict(_GROUP_SUMMARY.execute(conn, {"group_id": group_id}).one()._mapping)
 
 
 def role_of(
@@ -119,9 +126,9 @@ def role_of(
     ``hold=True`` keeps the role from changing until the transaction ends.
     """
     statement = _ROLE_HELD if hold else _ROLE
-    return conn.execute(statement, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
+    return statement.execute(conn, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
 
 
 def lock_group(conn: sa.Connection, group_id: UUID) -> bool:
     """Lock the group row (see _LOCK_GROUP); False if there is no such group."""
-    return conn.execute(_LOCK_GROUP, {"group_id": group_id}).one_or_none() is not None
+    return _LOCK_GROUP.execute(conn, {"group_id": group_id}).one_or_none() is not None

@@ -4,11 +4,14 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from app.repository.prepared import Prepared
+
 # Insert a new user, or refresh a changed display name. Written as a
 # conditional UPDATE rather than ON CONFLICT DO UPDATE ... WHERE, which would
 # lock the user's row even when nothing changes and so queue every concurrent
 # write of one user behind the others.
-_UPSERT = sa.text(
+_UPSERT = Prepared(
+    "user_upsert",
     """
     WITH inserted AS (
         INSERT INTO users (id, display_name)
@@ -22,10 +25,10 @@ _UPSERT = sa.text(
        AND CAST(:display_name AS text) IS NOT NULL
        AND display_name IS DISTINCT FROM CAST(:display_name AS text)
        AND NOT EXISTS (SELECT 1 FROM inserted)
-    """
+    """,
 )
 
 
 def upsert_user(conn: sa.Connection, user_id: UUID, display_name: str | None) -> None:
     """Record a token's subject; refresh the display name only when it changed."""
-    conn.execute(_UPSERT, {"id": user_id, "display_name": display_name})
+    _UPSERT.execute(conn, {"id": user_id, "display_name": display_name})

@@ -13,9 +13,10 @@ p99, and the ratio service/floor with its spread over the rounds.
 - ``create``:  POST /api/v1/groups/{id}/invites, owners of many groups
 - ``list``:    GET /api/v1/groups/{id}/invites, groups of 50 active invites
 
-``--size N`` measures only the service's latency (preview, join, list) with
-SIZE invites, then grows the table to N (seeded with SQL) and measures
-again, and prints each query's plan at N.
+``--size N`` measures only the service's latency (preview, join, list; the
+median of ROUNDS runs each) with SIZE invites, then grows the table to N
+(seeded with SQL, then vacuumed and checkpointed) and measures again, and
+prints the plan each query runs with at N.
 
 Everything is throwaway: a database is created on BENCH_ADMIN_URL's server
 (default: the embedded PostgreSQL, started in a temporary directory) and
@@ -377,24 +378,50 @@ def plans(engine: sa.Engine, keys: CodeKeyring, code: str, group_id: str) -> str
     return "\n".join(out)
 
 
+def settle(engine: sa.Engine) -> None:
+    """After a bulk load: vacuumed, analysed and checkpointed, as a table that grew
+    over time would be, so the measurement is not of the load's aftermath."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM (ANALYZE) group_invites"))
+        with contextlib.suppress(sa.exc.DBAPIError):  # needs a superuser or pg_checkpoint
+            conn.execute(sa.text("CHECKPOINT"))
+
+
+def median_run(runs: list[Run]) -> Run:
+    return Run(
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        non_2xx=sum(r.non_2xx for r in runs),
+        errors=sum(r.errors for r in runs),
+    )
+
+
 def size_comparison(args, bench: Bench, port: int) -> str:
-    """Service latency at --size-base invites, then at --size, and the plans there."""
-    files = bench.data(rounds=1)  # per scenario: 4 data files (2 runs at each size)
-    lines = ["| scenario | invites | req/s | p50 ms | p99 ms |", "|---|---:|---:|---:|---:|"]
+    """Service latency at --size-base invites, then at --size, and the plans there;
+    at each size the median of --rounds runs per scenario."""
+    files = bench.data(rounds=args.rounds)  # per scenario: 2 * (rounds + 1) data files
+    per_size = args.rounds + 1
+    lines = [
+        "| scenario | invites | req/s | p50 ms | p99 ms | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     measured: dict[tuple[str, int], Run] = {}
     for index, size in enumerate((args.size_base, args.size)):
         if index:
             print(f"growing to {size} invites ...", file=sys.stderr, flush=True)
             extra = size - args.size_base
             seed(bench.engine, bench.keys, groups=extra // 100, per_group=100, max_uses=100)
+            settle(bench.engine)
         for scenario in ("preview", "join", "list"):
-            runs = files[scenario]
-            wrk(port, scenario, runs[2 * index], 2)  # warm-up
-            run = measured[(scenario, size)] = wrk(
-                port, scenario, runs[2 * index + 1], args.seconds
+            runs = iter(files[scenario][index * per_size : (index + 1) * per_size])
+            wrk(port, scenario, next(runs), 2)  # warm-up
+            run = measured[(scenario, size)] = median_run(
+                [wrk(port, scenario, next(runs), args.seconds) for _ in range(args.rounds)]
             )
             lines.append(
-                f"| {scenario} | {size} | {run.rps:.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f} |"
+                f"| {scenario} | {size} | {run.rps:.0f} | {run.p50_ms:.1f} | {run.p99_ms:.1f}"
+                f" | {run.non_2xx + run.errors} |"
             )
     lines.append("")
     for scenario in ("preview", "join", "list"):

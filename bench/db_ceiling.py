@@ -31,7 +31,7 @@ from app.code_keys import CodeKeyring, new_key_spec
 from app.codes import generate_code
 from app.db import create_engine
 from app.migrate import upgrade
-from app.repository import groups, invites, users
+from app.repository import invites, users
 
 INVITES = 2000
 # The code's digests, as the service passes them (one key configured).
@@ -58,16 +58,7 @@ def scripts(workdir: Path) -> dict[str, Path]:
         + "BEGIN;\n"
         + _pgbench_sql(users._UPSERT, display_name="NULL", id=":user_id")
         + ";\n"
-        + _pgbench_sql(invites._CONSUME, digests=DIGESTS)
-        + " \\gset\n"
-        + _pgbench_sql(
-            groups._INSERT_MEMBERSHIP,
-            invited_by=":created_by",
-            invite_id=":id",
-            role="CAST(:preset_role AS group_role)",
-        )
-        + ";\n"
-        + _pgbench_sql(groups._GROUP_SUMMARY)
+        + _pgbench_sql(invites._REDEEM, digests=DIGESTS)
         + ";\n"
         + "COMMIT;\n"
     )

@@ -366,7 +366,7 @@ def plans(engine: sa.Engine, keys: CodeKeyring, code: str, group_id: str) -> str
     digests = keys.digests(code)
     queries = {
         "preview": (invites._PREVIEW, {"digests": digests}),
-        "join": (invites._CONSUME, {"digests": digests, "user_id": uuid.uuid4()}),
+        "join": (invites._REDEEM, {"digests": digests, "user_id": uuid.uuid4()}),
         "list": (invites._LIST_LIVE, {"group_id": group_id}),
     }
     out = []

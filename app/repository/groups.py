@@ -38,27 +38,9 @@ _GROUP_FOR_MEMBER = sa.text(
     """
 )
 
-_GROUP_SUMMARY = Prepared(
-    "group_summary",
-    f"""
-    SELECT g.id, g.name,
-           {MEMBER_COUNT} AS member_count
-      FROM groups g
-     WHERE g.id = :group_id
-    """,
-)
-
 _ROLE = Prepared(
     "member_role",
     "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id",
-)
-# The same, holding the role steady until commit: a concurrent role change
-# waits, so an invite is never created by someone demoted meanwhile (whose
-# demotion would then miss it when revoking their invites).
-_ROLE_HELD = Prepared(
-    "member_role_held",
-    "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id"
-    " FOR SHARE",
 )
 
 # Serialises invite creation per group so the active-invite cap holds under
@@ -114,19 +96,9 @@ def group_for_member(conn: sa.Connection, group_id: UUID, user_id: UUID) -> dict
     return dict(row._mapping) if row else None
 
 
-def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
-    return dict(_GROUP_SUMMARY.execute(conn, {"group_id": group_id}).one()._mapping)
-
-
-def role_of(
-    conn: sa.Connection, group_id: UUID, user_id: UUID, *, hold: bool = False
-) -> str | None:
-    """The user's role in the group, or None for a non-member (or no such group).
-
-    ``hold=True`` keeps the role from changing until the transaction ends.
-    """
-    statement = _ROLE_HELD if hold else _ROLE
-    return statement.execute(conn, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
+def role_of(conn: sa.Connection, group_id: UUID, user_id: UUID) -> str | None:
+    """The user's role in the group, or None for a non-member (or no such group)."""
+    return _ROLE.execute(conn, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
 
 
 def lock_group(conn: sa.Connection, group_id: UUID) -> bool:

@@ -45,27 +45,50 @@ INVITE_COLUMNS = """
     i.expires_at, i.created_by, i.created_at
 """
 
-# The unique digest index catches a code taken under the current key; while
-# keys rotate, NOT EXISTS also sees one taken under an older key.
-_INSERT = sa.text(
+# The whole decision to mint, in one statement, once the caller holds the
+# group's lock (groups.lock_group): the caller's role, held steady (FOR SHARE)
+# so a concurrent demotion waits and then revokes what this adds; the count of
+# live invites against the cap; and the insert, made only if both allow it.
+# The row always comes back, with the role and the count, so the caller can
+# say why nothing was inserted; no inserted row with both allowing it means
+# the code is taken. The unique digest index catches a code taken under the
+# current key; while keys rotate, NOT EXISTS also sees one taken under an
+# older key.
+_MINT = Prepared(
+    "invite_mint",
     f"""
-    INSERT INTO group_invites AS i
-           (group_id, code_digest, code_sealed, code_key, preset_role, max_uses, expires_at,
-            created_by)
-    SELECT :group_id, :code_digest, :code_sealed, :code_key, CAST(:preset_role AS group_role),
-           :max_uses,
-           -- Whole seconds: the API shows times without a fraction (app/api/fields.py).
-           date_trunc('second', now()) + make_interval(hours => :expires_in_hours),
-           :created_by
-     WHERE NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
-    ON CONFLICT (code_digest) DO NOTHING
-    RETURNING {INVITE_COLUMNS}
-    """
-)
-
-_COUNT_LIVE = Prepared(
-    "invite_count_live",
-    f"SELECT count(*) FROM group_invites i WHERE i.group_id = :group_id AND {IS_LIVE}",
+    WITH me AS (
+        SELECT role
+          FROM group_memberships
+         WHERE group_id = :group_id AND user_id = :created_by
+           FOR SHARE
+    ),
+    live AS (
+        SELECT count(*) AS n FROM group_invites i WHERE i.group_id = :group_id AND {IS_LIVE}
+    ),
+    minted AS (
+        INSERT INTO group_invites AS i
+               (group_id, code_digest, code_sealed, code_key, preset_role, max_uses,
+                expires_at, created_by)
+        SELECT CAST(:group_id AS uuid), CAST(:code_digest AS bytea),
+               CAST(:code_sealed AS bytea), CAST(:code_key AS text),
+               CAST(:preset_role AS group_role), CAST(:max_uses AS integer),
+               -- Whole seconds: the API shows times without a fraction (app/api/fields.py).
+               date_trunc('second', now())
+                   + make_interval(hours => CAST(:expires_in_hours AS integer)),
+               CAST(:created_by AS uuid)
+         WHERE EXISTS (SELECT 1 FROM me
+                        WHERE me.role = 'owner'
+                           OR (me.role = 'admin' AND CAST(:preset_role AS group_role) <> 'admin'))
+           AND (SELECT n FROM live) < CAST(:max_active AS integer)
+           AND NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
+        ON CONFLICT (code_digest) DO NOTHING
+        RETURNING {INVITE_COLUMNS}
+    )
+    SELECT (SELECT role FROM me) AS caller_role, (SELECT n FROM live) AS live_count, minted.*
+      FROM (VALUES (1)) AS one
+      LEFT JOIN minted ON true
+    """,
 )
 
 _LIST_LIVE = Prepared(
@@ -122,15 +145,20 @@ _PREVIEW = Prepared(
     """,
 )
 
-# The whole admission decision in one statement: the row lock taken by the
-# UPDATE serialises joiners of one invite, and PostgreSQL re-checks the
-# predicate against the latest row version before incrementing, so
-# current_uses can never pass max_uses however many requests race.
+# The whole redemption in one statement: take a use, add the member, and
+# read back the group. The row lock taken by the UPDATE serialises joiners of
+# one invite, and PostgreSQL re-checks the predicate against the latest row
+# version before incrementing, so current_uses can never pass max_uses
+# however many requests race.
 # The group row is KEY SHARE-locked first (the lock the membership's foreign
 # key takes anyway), so a concurrent group delete, which locks the group and
 # then cascades to its invites, waits for us instead of deadlocking with us.
-_CONSUME = Prepared(
-    "invite_consume",
+# No row: no use was taken (see _DIAGNOSE). A row without membership_id: a
+# use was taken but a concurrent join by the same user added them first; the
+# caller must roll back. The member count is read in the statement's
+# snapshot, which does not hold the membership it adds: hence the + joined.
+_REDEEM = Prepared(
+    "invite_redeem",
     f"""
     WITH target AS (
         SELECT t.id
@@ -138,15 +166,30 @@ _CONSUME = Prepared(
           JOIN groups g ON g.id = t.group_id
          WHERE t.code_digest = ANY(:digests)
            FOR KEY SHARE OF g
+    ),
+    used AS (
+        UPDATE group_invites AS i
+           SET current_uses = i.current_uses + 1
+          FROM target
+         WHERE i.id = target.id
+           AND {IS_LIVE}
+           AND NOT EXISTS (SELECT 1 FROM group_memberships m
+                            WHERE m.group_id = i.group_id AND m.user_id = :user_id)
+        RETURNING i.id, i.group_id, i.preset_role, i.created_by
+    ),
+    joined AS (
+        INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
+        SELECT used.group_id, CAST(:user_id AS uuid), used.preset_role, used.created_by, used.id
+          FROM used
+        ON CONFLICT ON CONSTRAINT group_memberships_one_per_user DO NOTHING
+        RETURNING id, role, joined_at
     )
-    UPDATE group_invites AS i
-       SET current_uses = i.current_uses + 1
-      FROM target
-     WHERE i.id = target.id
-       AND {IS_LIVE}
-       AND NOT EXISTS (SELECT 1 FROM group_memberships m
-                        WHERE m.group_id = i.group_id AND m.user_id = :user_id)
-    RETURNING i.id, i.group_id, i.preset_role, i.created_by
+    SELECT used.group_id, g.name AS group_name,
+           {MEMBER_COUNT} + (SELECT count(*) FROM joined) AS member_count,
+           joined.id AS membership_id, joined.role, joined.joined_at
+      FROM used
+      JOIN groups g ON g.id = used.group_id
+      LEFT JOIN joined ON true
     """,
 )
 
@@ -165,7 +208,7 @@ def _dict(row: sa.Row | None) -> dict | None:
     return dict(row._mapping) if row is not None else None
 
 
-def insert_invite(
+def mint(
     conn: sa.Connection,
     *,
     group_id: UUID,
@@ -177,28 +220,29 @@ def insert_invite(
     max_uses: int,
     expires_in_hours: int,
     created_by: UUID,
-) -> dict | None:
-    """The new invite, or None if its code (any of ``digests``) is taken (the caller retries)."""
-    return _dict(
-        conn.execute(
-            _INSERT,
-            {
-                "group_id": group_id,
-                "code_digest": code_digest,
-                "code_sealed": code_sealed,
-                "code_key": code_key,
-                "digests": digests,
-                "preset_role": preset_role,
-                "max_uses": max_uses,
-                "expires_in_hours": expires_in_hours,
-                "created_by": created_by,
-            },
-        ).one_or_none()
-    )
-
-
-def count_live(conn: sa.Connection, group_id: UUID) -> int:
-    return _COUNT_LIVE.execute(conn, {"group_id": group_id}).scalar_one()
+    max_active: int,
+) -> tuple[str | None, int, dict | None]:
+    """Insert an invite if ``created_by`` may and the group is under ``max_active`` live
+    invites (see _MINT): their role (None: not a member), the live count before, and
+    the new invite, None if it was not inserted (by the rules, or its code is taken)."""
+    row = _MINT.execute(
+        conn,
+        {
+            "group_id": group_id,
+            "code_digest": code_digest,
+            "code_sealed": code_sealed,
+            "code_key": code_key,
+            "digests": digests,
+            "preset_role": preset_role,
+            "max_uses": max_uses,
+            "expires_in_hours": expires_in_hours,
+            "created_by": created_by,
+            "max_active": max_active,
+        },
+    ).one()
+    invite = dict(row._mapping)
+    role, live = invite.pop("caller_role"), invite.pop("live_count")
+    return role, live, (invite if invite["id"] is not None else None)
 
 
 def list_live(conn: sa.Connection, group_id: UUID) -> list[dict]:
@@ -234,9 +278,11 @@ def preview(conn: sa.Connection, digests: list[bytes]) -> dict | None:
     return _dict(_PREVIEW.execute(conn, {"digests": digests}).one_or_none())
 
 
-def consume_use(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
-    """Take one use of a live invite for a non-member; None if it cannot be taken."""
-    return _dict(_CONSUME.execute(conn, {"digests": digests, "user_id": user_id}).one_or_none())
+def redeem(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
+    """Take one use of a live invite and add the user to its group (_REDEEM): the
+    group and the membership (``membership_id`` None if a concurrent join added
+    the user first), or None if no use could be taken."""
+    return _dict(_REDEEM.execute(conn, {"digests": digests, "user_id": user_id}).one_or_none())
 
 
 def diagnose(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:

@@ -21,10 +21,8 @@ CODE_ATTEMPTS = 8
 JOIN_ATTEMPTS = 3
 
 
-def _require_manager(
-    conn: sa.Connection, group_id: UUID, actor: Actor, *, hold: bool = False
-) -> str:
-    role = group_repo.role_of(conn, group_id, actor.id, hold=hold)
+def _require_manager(conn: sa.Connection, group_id: UUID, actor: Actor) -> str:
+    role = group_repo.role_of(conn, group_id, actor.id)
     if role is None:
         raise errors.GroupNotFound()
     if role not in MANAGER_ROLES:
@@ -64,22 +62,16 @@ def create_invite(
     """Mint an invite code for a group the caller manages."""
     conn = uow.conn
     user_repo.upsert_user(conn, actor.id, actor.display_name)
-    # Group first, then the membership: the same order as a cascading
-    # group delete, so the two cannot deadlock.
+    # Group first, then the membership (held by invite_repo.mint): the same
+    # order as a cascading group delete, so the two cannot deadlock. The group
+    # lock also serialises creates in the group, so the cap holds.
     if not group_repo.lock_group(conn, group_id):
         raise errors.GroupNotFound()
-    role = _require_manager(conn, group_id, actor, hold=True)
-    if preset_role == "admin" and role != "owner":
-        raise errors.PresetRoleNotAllowed()
-    if invite_repo.count_live(conn, group_id) >= max_active:
-        raise errors.InviteLimitReached(
-            f"This group already has {max_active} active invites; revoke one first."
-        )
     for _ in range(CODE_ATTEMPTS):
         code = generate_code()
         key_id, sealed = keys.seal_code(code, group_id)
         digests = keys.digests(code)
-        invite = invite_repo.insert_invite(
+        role, live, invite = invite_repo.mint(
             conn,
             group_id=group_id,
             code_digest=digests[0],
@@ -90,10 +82,22 @@ def create_invite(
             max_uses=max_uses,
             expires_in_hours=expires_in_hours,
             created_by=actor.id,
+            max_active=max_active,
         )
         if invite is not None:
             del invite["code_sealed"], invite["code_key"]
             return {**invite, "code": code}
+        if role is None:
+            raise errors.GroupNotFound()
+        if role not in MANAGER_ROLES:
+            raise errors.Forbidden()
+        if preset_role == "admin" and role != "owner":
+            raise errors.PresetRoleNotAllowed()
+        if live >= max_active:
+            raise errors.InviteLimitReached(
+                f"This group already has {max_active} active invites; revoke one first."
+            )
+        # Allowed, but the code is taken: another.
     raise RuntimeError(f"no free invite code after {CODE_ATTEMPTS} attempts")
 
 
@@ -165,25 +169,27 @@ def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKey
     digests = keys.digests(_parse_code(raw_code))
     conn = uow.conn
     user_repo.upsert_user(conn, actor.id, actor.display_name)
-    invite = invite_repo.consume_use(conn, digests, actor.id)
-    if invite is None:
+    joined = invite_repo.redeem(conn, digests, actor.id)
+    if joined is None:
         _explain_refusal(invite_repo.diagnose(conn, digests, actor.id))
         # It became usable between the two statements: roll back, retry.
         raise RetryTransaction
-    membership = group_repo.insert_membership(
-        conn,
-        group_id=invite["group_id"],
-        user_id=actor.id,
-        role=invite["preset_role"],
-        invited_by=invite["created_by"],
-        invite_id=invite["id"],
-    )
-    if membership is None:
+    if joined["membership_id"] is None:
         # A concurrent join by the same user won; raising rolls back the use
         # taken above (the caller's unit of work is never committed).
         raise errors.AlreadyMember()
-    group = group_repo.group_summary(conn, invite["group_id"])
-    return {"group": group, "membership": membership}
+    return {
+        "group": {
+            "id": joined["group_id"],
+            "name": joined["group_name"],
+            "member_count": joined["member_count"],
+        },
+        "membership": {
+            "id": joined["membership_id"],
+            "role": joined["role"],
+            "joined_at": joined["joined_at"],
+        },
+    }
 
 
 def _explain_refusal(found: dict | None) -> None:

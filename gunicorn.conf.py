@@ -41,6 +41,7 @@ def on_starting(server):
     global _embedded, _embedded_redis, _metrics_dir
     from app import startup
     from app.local import (
+        DATA_DIR,
         dev_code_keys,
         dev_jwt_secret,
         ensure_database_url,
@@ -65,8 +66,9 @@ def on_starting(server):
         if secret:
             os.environ["JWT_SECRET_KEY"] = secret
             server.log.warning(
-                "JWT_SECRET_KEY is unset: using the development secret in .data/; "
-                "`make token` signs with it"
+                "JWT_SECRET_KEY is unset: using the development secret in %s; "
+                "`make token` signs with it",
+                DATA_DIR,
             )
 
     if not os.environ.get("CODE_KEYS"):
@@ -74,7 +76,8 @@ def on_starting(server):
         if keys:
             os.environ["CODE_KEYS"] = keys
             server.log.warning(
-                "CODE_KEYS is unset: invite codes are sealed with the development key in .data/"
+                "CODE_KEYS is unset: invite codes are sealed with the development key in %s",
+                DATA_DIR,
             )
 
     migrate = os.environ.get("MIGRATE_ON_START") == "1"

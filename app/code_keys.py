@@ -239,13 +239,13 @@ def _store(conn, keys: CodeKeyring, invite_id, group_id, code: str, statement=_S
 
 def from_environment() -> CodeKeyring:
     """CODE_KEYS, or the development keys `make run` keeps in .data/."""
-    from app.local import dev_code_keys
+    from app.local import DATA_DIR, dev_code_keys
 
     value = os.environ.get("CODE_KEYS", "").strip() or dev_code_keys(create=False)
     if not value:
         raise SystemExit(
-            "CODE_KEYS is unset (and there are no development keys in .data/): set it to the "
-            "keys the service runs with"
+            f"CODE_KEYS is unset (and there are no development keys in {DATA_DIR}): set it to "
+            "the keys the service runs with"
         )
     return CodeKeyring.parse(value)
 

@@ -69,6 +69,9 @@ def test_a_killed_master_leaves_the_embedded_postgres_to_the_next_run(tmp_path, 
         servers.append(first)
         assert first.call("GET", "/healthz").status == 200
         assert "using the embedded PostgreSQL" in first.log()
+        # The development key is where APP_DATA_DIR says, and the warning says so.
+        assert f"sealed with the development key in {tmp_path}" in first.log()
+        assert (tmp_path / "dev-code-keys").exists()
         orphans = psutil.Process(first.proc.pid).children(recursive=True)
         first.proc.kill()
         first.proc.wait(timeout=10)

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -67,6 +68,10 @@ def forget_dead_pgserver_handles(pgdata: Path) -> None:
     next start the last live holder again. A pid since reused by an unrelated
     process still counts as a holder (that server then leaks once more, as
     before); pgserver records no start time to tell the two apart.
+
+    pgserver rewrites the file in place, so a crash mid-write can leave it
+    unreadable, which would stop every later start. Such a list is replaced by
+    an empty one (this process becomes the only holder), atomically.
     """
     import psutil  # a dependency of pgserver
     from pgserver import PostgresServer
@@ -80,18 +85,33 @@ def forget_dead_pgserver_handles(pgdata: Path) -> None:
         except psutil.Error:
             return True  # cannot tell: keep it
 
-    handles = DiskList(pgdata / ".handle_pids.json")
+    path = pgdata / ".handle_pids.json"
+    handles = DiskList(path)
     # pgserver reads and writes the list under this per-user inter-process lock
     # (a class attribute; there is no public hook for this).
     with PostgresServer._lock:
-        pids = handles.get()
-        live = [pid for pid in pids if alive(pid)]
-        if live != pids:
+        try:
+            pids = handles.get()
+            if not isinstance(pids, list) or not all(isinstance(p, int) for p in pids):
+                raise ValueError(f"not a list of pids: {pids!r:.80}")
+        except ValueError as exc:  # json.JSONDecodeError included
             log.warning(
-                "embedded PostgreSQL: forgetting handles of dead processes %s",
-                sorted(set(pids) - set(live)),
+                "embedded PostgreSQL: its list of handle holders %s is unreadable (%s); "
+                "starting it afresh",
+                path,
+                exc,
             )
-            handles.put(live)
+            pids = None
+        live = [pid for pid in pids or [] if alive(pid)]
+        if live != pids:
+            if pids:
+                log.warning(
+                    "embedded PostgreSQL: forgetting handles of dead processes %s",
+                    sorted(set(pids) - set(live)),
+                )
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(json.dumps(live))
+            os.replace(temporary, path)
 
 
 def pgserver_binary(name: str) -> Path:

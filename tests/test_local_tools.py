@@ -1,8 +1,13 @@
-"""`make token` (app.token) and the development secret (app.local)."""
+"""`make token` (app.token), the development secret and the embedded PostgreSQL's
+handle list (app.local)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import stat
+import subprocess
 import uuid
 
 import jwt
@@ -96,3 +101,25 @@ def test_production_refuses_the_embedded_database(data_dir, monkeypatch):
 def test_a_set_database_url_starts_nothing(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://example/db")
     assert local.ensure_database_url() == ("postgresql://example/db", None)
+
+
+@pytest.mark.parametrize("garbage", ["[12345, 678", '{"pids": [1]}', "", '["x"]'])
+def test_an_unreadable_handle_list_is_started_afresh(tmp_path, caplog, garbage):
+    # pgserver rewrites this file in place: a crash mid-write leaves it like this.
+    handles = tmp_path / ".handle_pids.json"
+    handles.write_text(garbage)
+    with caplog.at_level(logging.WARNING, logger="app.local"):
+        local.forget_dead_pgserver_handles(tmp_path)
+    assert json.loads(handles.read_text()) == []
+    assert "unreadable" in caplog.text
+
+
+def test_live_holders_are_kept_and_dead_ones_forgotten(tmp_path, caplog):
+    handles = tmp_path / ".handle_pids.json"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    handles.write_text(json.dumps([os.getpid(), dead.pid]))
+    with caplog.at_level(logging.WARNING, logger="app.local"):
+        local.forget_dead_pgserver_handles(tmp_path)
+    assert json.loads(handles.read_text()) == [os.getpid()]
+    assert f"forgetting handles of dead processes [{dead.pid}]" in caplog.text

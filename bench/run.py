@@ -6,7 +6,8 @@ store, idempotency, logging, metrics) and its floor (bench/floors.py: the same
 database work in a bare Flask route under gunicorn's sync workers) are
 loaded in turn by wrk (c=16, one thread, keep-alive), ROUNDS times each,
 alternating, after a warm-up of both. Printed: each side's median req/s and
-p99, and the ratio service/floor with its spread over the rounds.
+p99, and the ratio service/floor with its spread over the rounds; then each
+side's CPU per request, split between the server, PostgreSQL and Redis.
 
 - ``preview``: GET /api/v1/invites/{code}, a random code of SIZE invites
 - ``join``:    POST /api/v1/groups/join, every request a new user
@@ -138,6 +139,56 @@ class Run:
     p99_ms: float
     non_2xx: int
     errors: int
+    # CPU milliseconds per request, by process group (CpuMeter), when measured.
+    cpu_ms: dict[str, float] | None = None
+
+
+class CpuMeter:
+    """CPU time of a server's process tree, of PostgreSQL's processes and of Redis's
+    over a run, read from the kernel's per-process counters (psutil)."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+
+    def _groups(self) -> dict[str, list]:
+        import psutil
+
+        groups: dict[str, list] = {"server": [], "postgres": [], "redis": []}
+        try:
+            master = psutil.Process(self.server_pid)
+            tree = [master, *master.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        for process in tree:
+            with contextlib.suppress(psutil.Error):
+                if not process.name().startswith("redis"):
+                    groups["server"].append(process)
+        for process in psutil.process_iter(["name"]):
+            name = process.info["name"] or ""
+            if name.startswith("postgres"):
+                groups["postgres"].append(process)
+            elif name.startswith("redis"):
+                groups["redis"].append(process)
+        return groups
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        out: dict[str, dict[int, float]] = {}
+        for group, processes in self._groups().items():
+            out[group] = {}
+            for process in processes:
+                with contextlib.suppress(Exception):
+                    times = process.cpu_times()
+                    out[group][process.pid] = times.user + times.system
+        return out
+
+    @staticmethod
+    def per_request(before, after, requests: int) -> dict[str, float]:
+        return {
+            group: 1000
+            * sum(t - before[group].get(pid, 0.0) for pid, t in after[group].items())
+            / max(requests, 1)
+            for group in after
+        }
 
 
 def _ms(text: str) -> float:
@@ -145,7 +196,10 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
-def wrk(port: int, scenario: str, data_file: Path, seconds: int) -> Run:
+def wrk(
+    port: int, scenario: str, data_file: Path, seconds: int, meter: CpuMeter | None = None
+) -> Run:
+    before = meter.snapshot() if meter else None
     out = subprocess.run(
         [
             "wrk",
@@ -164,12 +218,17 @@ def wrk(port: int, scenario: str, data_file: Path, seconds: int) -> Run:
     ).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    cpu = None
+    if meter:
+        requests = int(re.search(r"(\d+) requests in", out)[1])
+        cpu = CpuMeter.per_request(before, meter.snapshot(), requests)
     return Run(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
         p50_ms=_ms(re.search(r"\s50%\s+(\S+)", out)[1]),
         p99_ms=_ms(re.search(r"\s99%\s+(\S+)", out)[1]),
         non_2xx=int(non_2xx[1]) if non_2xx else 0,
         errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        cpu_ms=cpu,
     )
 
 
@@ -322,7 +381,10 @@ class Bench:
         }
 
 
-def compare(args, bench: Bench, service_port: int, floor_port: int) -> list[tuple]:
+def compare(args, bench: Bench, service, floor) -> list[tuple]:
+    """Each scenario's rounds: (scenario, service runs, floor runs); ``service`` and
+    ``floor`` are (port, CpuMeter)."""
+    (service_port, service_meter), (floor_port, floor_meter) = service, floor
     files = bench.data(args.rounds)
     rows = []
     for scenario in args.scenarios:
@@ -334,8 +396,8 @@ def compare(args, bench: Bench, service_port: int, floor_port: int) -> list[tupl
         wrk(floor_port, scenario, next(runs), 3)
         service, floor = [], []
         for _ in range(args.rounds):
-            service.append(wrk(service_port, scenario, next(runs), args.seconds))
-            floor.append(wrk(floor_port, scenario, next(runs), args.seconds))
+            service.append(wrk(service_port, scenario, next(runs), args.seconds, service_meter))
+            floor.append(wrk(floor_port, scenario, next(runs), args.seconds, floor_meter))
         rows.append((scenario, service, floor))
     return rows
 
@@ -356,6 +418,21 @@ def report(rows: list[tuple]) -> str:
             f" | {statistics.median(r.p99_ms for r in service):.1f}"
             f" | {statistics.median(r.p99_ms for r in floor):.1f} | {bad} |"
         )
+    lines += [
+        "",
+        "CPU ms per request (median over the rounds; postgres and redis count every such"
+        " process on the machine):",
+        "",
+        "| scenario | side | server (gunicorn) | postgres | redis |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for scenario, service, floor in rows:
+        for side, runs in (("service", service), ("floor", floor)):
+            cpu = {g: statistics.median(r.cpu_ms[g] for r in runs) for g in runs[0].cpu_ms}
+            lines.append(
+                f"| {scenario} | {side} | {cpu['server']:.2f} | {cpu['postgres']:.2f}"
+                f" | {cpu['redis']:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -473,7 +550,14 @@ def main(argv: list[str] | None = None) -> int:
                 floor_port, floor = start_floor(
                     url, bench.code_keys, workdir / "floor.log", args.floor_workers
                 )
-                table = report(compare(args, bench, server.port, floor_port))
+                table = report(
+                    compare(
+                        args,
+                        bench,
+                        (server.port, CpuMeter(server.proc.pid)),
+                        (floor_port, CpuMeter(floor.pid)),
+                    )
+                )
             bench.engine.dispose()
             server.stop()
             server = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 import uuid
 
 import pytest
@@ -168,3 +170,40 @@ def test_a_read_runs_each_statement_in_its_own_transaction(database_url):
         assert engine.pool.checkedin() == 1  # one connection served both
     finally:
         engine.dispose()
+
+
+def test_a_join_that_waited_for_another_counts_both(engine, api, owner, group):
+    """The join's one statement reads the member count in its snapshot; a joiner of
+    the same invite that committed while this one waited for the invite's row lock
+    is not in it, so the count is read again."""
+    code = api.create_invite(owner, group["id"], max_uses=5)["code"]
+    first, second = (Actor(id=uuid.uuid4(), display_name=n) for n in ("First", "Second"))
+    pool = create_engine(engine.url.render_as_string(hide_password=False), pool_size=2)
+    try:
+        with UnitOfWork(pool) as uow:
+            joined_first = invite_service.join_group(uow, first, code, keys=KEYS)
+            assert joined_first["group"]["member_count"] == 2
+            with concurrent.futures.ThreadPoolExecutor(1) as executor:
+                waiting = executor.submit(
+                    run, pool, invite_service.join_group, second, code, keys=KEYS
+                )
+                _wait_for_a_lock_wait(engine)  # the second holds its snapshot, and waits
+                uow.commit()
+                joined_second = waiting.result(timeout=30)
+    finally:
+        pool.dispose()
+    assert joined_second["group"]["member_count"] == 3  # owner, first and second
+
+
+def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        waiting = scalar(
+            engine,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the second join never waited for the first")

@@ -38,6 +38,15 @@ _GROUP_FOR_MEMBER = sa.text(
     """
 )
 
+_GROUP_SUMMARY = sa.text(
+    f"""
+    SELECT g.id, g.name,
+           {MEMBER_COUNT} AS member_count
+      FROM groups g
+     WHERE g.id = :group_id
+    """
+)
+
 _ROLE = Prepared(
     "member_role",
     "SELECT role FROM group_memberships WHERE group_id = :group_id AND user_id = :user_id",
@@ -94,6 +103,10 @@ def insert_membership(
 def group_for_member(conn: sa.Connection, group_id: UUID, user_id: UUID) -> dict | None:
     row = conn.execute(_GROUP_FOR_MEMBER, {"group_id": group_id, "user_id": user_id}).one_or_none()
     return dict(row._mapping) if row else None
+
+
+def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
+    return dict(conn.execute(_GROUP_SUMMARY, {"group_id": group_id}).one()._mapping)
 
 
 def role_of(conn: sa.Connection, group_id: UUID, user_id: UUID) -> str | None:

@@ -157,11 +157,15 @@ _PREVIEW = Prepared(
 # use was taken but a concurrent join by the same user added them first; the
 # caller must roll back. The member count is read in the statement's
 # snapshot, which does not hold the membership it adds: hence the + joined.
+# Nor does it hold what other joiners committed while this statement waited
+# for the invite's row lock: uses_taken (the uses taken since the snapshot,
+# this one included) says whether that happened; above 1, the count is stale
+# and the caller reads it again (groups.group_summary).
 _REDEEM = Prepared(
     "invite_redeem",
     f"""
     WITH target AS (
-        SELECT t.id
+        SELECT t.id, t.current_uses AS uses_seen
           FROM group_invites t
           JOIN groups g ON g.id = t.group_id
          WHERE t.code_digest = ANY(:digests)
@@ -175,7 +179,7 @@ _REDEEM = Prepared(
            AND {IS_LIVE}
            AND NOT EXISTS (SELECT 1 FROM group_memberships m
                             WHERE m.group_id = i.group_id AND m.user_id = :user_id)
-        RETURNING i.id, i.group_id, i.preset_role, i.created_by
+        RETURNING i.id, i.group_id, i.preset_role, i.created_by, i.current_uses
     ),
     joined AS (
         INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
@@ -186,8 +190,10 @@ _REDEEM = Prepared(
     )
     SELECT used.group_id, g.name AS group_name,
            {MEMBER_COUNT} + (SELECT count(*) FROM joined) AS member_count,
+           used.current_uses - target.uses_seen AS uses_taken,
            joined.id AS membership_id, joined.role, joined.joined_at
       FROM used
+      JOIN target ON target.id = used.id
       JOIN groups g ON g.id = used.group_id
       LEFT JOIN joined ON true
     """,

@@ -178,12 +178,17 @@ def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKey
         # A concurrent join by the same user won; raising rolls back the use
         # taken above (the caller's unit of work is never committed).
         raise errors.AlreadyMember()
+    group = {
+        "id": joined["group_id"],
+        "name": joined["group_name"],
+        "member_count": joined["member_count"],
+    }
+    if joined["uses_taken"] != 1:
+        # Others joined with this invite while it waited for them: the count
+        # it read predates their memberships.
+        group = group_repo.group_summary(conn, joined["group_id"])
     return {
-        "group": {
-            "id": joined["group_id"],
-            "name": joined["group_name"],
-            "member_count": joined["member_count"],
-        },
+        "group": group,
         "membership": {
             "id": joined["membership_id"],
             "role": joined["role"],

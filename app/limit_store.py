@@ -96,7 +96,13 @@ class RedisWindows:
         self.script = self.storage.get_connection().register_script(_SCRIPT)
         # A cluster runs a script on one slot's node: there, one call per window.
         self.one_key_per_call = isinstance(self.storage, RedisClusterStorage)
-        self.failures = (*_as_tuple(self.storage.base_exceptions), OSError)
+        from redis.exceptions import RedisClusterException  # not a RedisError
+
+        self.failures = (
+            *_as_tuple(self.storage.base_exceptions),
+            OSError,
+            RedisClusterException,
+        )
 
     def _run(self, mode: str, windows: list[Window], now: float) -> list[Breach]:
         args: list = [repr(now), mode]
@@ -111,12 +117,22 @@ class RedisWindows:
     def gate(self, windows: list[Window], now: float) -> list[Breach]:
         if not self.one_key_per_call:
             return self._run("gate", windows, now)
-        # Checked windows first, so a refusal spends nothing of those it spends.
-        order = sorted(range(len(windows)), key=lambda i: windows[i].spend)
-        for i in order:
-            breaches = self._run("gate", [windows[i]], now)
-            if breaches:
-                return [Breach(i, breaches[0].reset_at)]
+        # Every window checked first, spending nothing, so a refusal spends
+        # nothing and names every full window; then each window to spend. Only
+        # a window that fills between the two steps (a race across calls) can
+        # leave the ones spent before it spent.
+        checked = [w._replace(spend=False) for w in windows]
+        breaches = [
+            Breach(i, b.reset_at)
+            for i, w in enumerate(checked)
+            for b in self._run("gate", [w], now)
+        ]
+        if breaches:
+            return breaches
+        for i, w in enumerate(windows):
+            if w.spend:
+                for b in self._run("gate", [w], now):
+                    return [Breach(i, b.reset_at)]
         return []
 
     def charge(self, windows: list[Window], now: float) -> None:

@@ -92,7 +92,7 @@ def forget_dead_pgserver_handles(pgdata: Path) -> None:
     with PostgresServer._lock:
         try:
             pids = handles.get()
-            if not isinstance(pids, list) or not all(isinstance(p, int) for p in pids):
+            if not isinstance(pids, list) or not all(type(p) is int and p > 0 for p in pids):
                 raise ValueError(f"not a list of pids: {pids!r:.80}")
         except ValueError as exc:  # json.JSONDecodeError included
             log.warning(

@@ -19,9 +19,11 @@ def redis_url(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-one-key-per-call"])
 def store(request, redis_url):
     store = LimitStore("memory://" if request.param == "memory" else redis_url, timeout_s=2)
+    if request.param == "redis-one-key-per-call":
+        store.shared.one_key_per_call = True  # as on a Redis Cluster: a call per window
     store.reset()
     yield store
     store.reset()

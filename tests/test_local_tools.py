@@ -103,7 +103,9 @@ def test_a_set_database_url_starts_nothing(monkeypatch):
     assert local.ensure_database_url() == ("postgresql://example/db", None)
 
 
-@pytest.mark.parametrize("garbage", ["[12345, 678", '{"pids": [1]}', "", '["x"]'])
+@pytest.mark.parametrize(
+    "garbage", ["[12345, 678", '{"pids": [1]}', "", '["x"]', "[-1]", "[0]", "[true]"]
+)
 def test_an_unreadable_handle_list_is_started_afresh(tmp_path, caplog, garbage):
     # pgserver rewrites this file in place: a crash mid-write leaves it like this.
     handles = tmp_path / ".handle_pids.json"

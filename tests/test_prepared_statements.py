@@ -4,6 +4,7 @@ the server keeps one generic plan for them."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from app.db import create_engine
 from app.repository import invites
@@ -58,4 +59,19 @@ def test_prepared_statements_keep_one_generic_plan(one_connection):
         ).one()
         assert mode == "force_generic_plan"
         assert tuple(plans) == (1, 0)
+        conn.rollback()
+
+
+def test_a_connection_that_lost_its_statements_is_replaced(one_connection):
+    with one_connection.connect() as conn:
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        conn.exec_driver_sql("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
+        with pytest.raises(sa.exc.DBAPIError):
+            invites.preview(conn, NO_SUCH_DIGEST)
+        assert conn.invalidated
+        conn.rollback()
+        # The next use gets a fresh session, which prepares again.
+        assert invites.preview(conn, NO_SUCH_DIGEST) is None
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
         conn.rollback()

@@ -19,6 +19,10 @@ import sqlalchemy as sa
 
 # ``:name`` bind parameters; not ``::type`` casts.
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
+# The session lost a prepared statement (26000: DEALLOCATE or DISCARD ALL, say
+# by a pooler), or a plan no longer fits the schema (0A000: "cached plan must
+# not change result type", after a column's type changed).
+_LOST = frozenset({"26000", "0A000"})
 
 
 class Prepared:
@@ -39,7 +43,15 @@ class Prepared:
 
     def execute(self, conn: sa.Connection, params: dict) -> sa.CursorResult:
         self._ensure(conn)
-        return conn.execute(self._execute, params)
+        try:
+            return conn.execute(self._execute, params)
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "pgcode", None) in _LOST:
+                # This session can no longer run what it prepared: give up the
+                # connection, so the pool opens a fresh one that prepares again,
+                # rather than fail on it until it is recycled.
+                conn.invalidate()
+            raise
 
     def plan(self, conn: sa.Connection, params: dict) -> list[str]:
         """The plan PostgreSQL runs it with (EXPLAIN EXECUTE, without running it)."""

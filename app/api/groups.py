@@ -52,7 +52,7 @@ class Groups(MethodView):
 
     @create_limited
     @idempotent()
-    @blp.arguments(GroupCreateSchema)
+    @blp.arguments(GroupCreateSchema())
     @blp.response(201, GroupSchema, headers=LOCATION, description="The new group.")
     @blp.doc(
         operationId="createGroup",
@@ -92,7 +92,7 @@ class Join(MethodView):
 
     @join_limited
     @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy)
-    @blp.arguments(JoinSchema)
+    @blp.arguments(JoinSchema())
     @blp.response(200, JoinResultSchema, description="The caller is now a member.")
     @blp.doc(operationId="joinGroup", parameters=[IDEMPOTENCY_KEY])
     @documents_errors(

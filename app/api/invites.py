@@ -69,7 +69,7 @@ class GroupInvites(MethodView):
 
     @create_limited
     @idempotent()
-    @blp.arguments(InviteCreateSchema, required=False)
+    @blp.arguments(InviteCreateSchema(), required=False)
     @blp.response(201, InviteSchema, headers=LOCATION, description="The new invite.")
     @blp.doc(
         operationId="createInvite",

@@ -7,8 +7,9 @@ prepared statement pays that once per connection, not once per request.
 PREPARE outlives a rolled-back transaction, so what a connection has
 prepared is remembered with the connection (``Connection.info``), however
 its transactions end. This needs a session per connection: behind a pooler
-in transaction mode (PgBouncer's ``pool_mode = transaction`` before 1.21)
-statements would have to be plain ``text()`` again.
+in transaction mode (PgBouncer's ``pool_mode = transaction``, whose support
+for prepared statements since 1.21 covers the protocol's, not SQL
+``PREPARE``) statements would have to be plain ``text()`` again.
 """
 
 from __future__ import annotations

@@ -19,6 +19,10 @@ def one_connection(database_url, engine):  # engine: the schema is migrated
     eng.dispose()
 
 
+def _backend_pid(conn) -> int:
+    return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
 def _prepared(conn) -> list[str]:
     return conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
 
@@ -41,11 +45,11 @@ def test_a_statement_is_prepared_once_and_outlives_a_rollback(one_connection):
 def test_a_replaced_connection_prepares_again(one_connection):
     with one_connection.connect() as conn:
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        pid = _backend_pid(conn)
         conn.invalidate()  # as after a lost connection
         conn.rollback()
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
-        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+        assert _backend_pid(conn) != pid
         assert _prepared(conn) == ["invite_preview"]
         conn.rollback()
 
@@ -65,7 +69,7 @@ def test_prepared_statements_keep_one_generic_plan(one_connection):
 def test_a_connection_that_lost_its_statements_is_replaced(one_connection):
     with one_connection.connect() as conn:
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        pid = _backend_pid(conn)
         conn.exec_driver_sql("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
         with pytest.raises(sa.exc.DBAPIError):
             invites.preview(conn, NO_SUCH_DIGEST)
@@ -73,5 +77,5 @@ def test_a_connection_that_lost_its_statements_is_replaced(one_connection):
         conn.rollback()
         # The next use gets a fresh session, which prepares again.
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
-        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != pid
+        assert _backend_pid(conn) != pid
         conn.rollback()

@@ -17,14 +17,13 @@ _INSERT_GROUP = sa.text(
     """
 )
 
-_INSERT_MEMBERSHIP = Prepared(
-    "membership_insert",
+_INSERT_MEMBERSHIP = sa.text(
     """
     INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
     VALUES (:group_id, :user_id, :role, :invited_by, :invite_id)
     ON CONFLICT ON CONSTRAINT group_memberships_one_per_user DO NOTHING
     RETURNING id, role, joined_at
-    """,
+    """
 )
 
 _GROUP_FOR_MEMBER = sa.text(
@@ -87,8 +86,8 @@ def insert_membership(
     invite_id: UUID | None = None,
 ) -> dict | None:
     """The new membership, or None if the user already belongs to the group."""
-    row = _INSERT_MEMBERSHIP.execute(
-        conn,
+    row = conn.execute(
+        _INSERT_MEMBERSHIP,
         {
             "group_id": group_id,
             "user_id": user_id,

@@ -48,7 +48,8 @@ INVITE_COLUMNS = """
 # The whole decision to mint, in one statement, once the caller holds the
 # group's lock (groups.lock_group): the caller's role, held steady (FOR SHARE)
 # so a concurrent demotion waits and then revokes what this adds; the count of
-# live invites against the cap; and the insert, made only if both allow it.
+# live invites against the cap; and the insert, made only if the role is one
+# of :may_mint (the service's rule) and the count is under the cap.
 # The row always comes back, with the role and the count, so the caller can
 # say why nothing was inserted; no inserted row with both allowing it means
 # the code is taken. The unique digest index catches a code taken under the
@@ -78,8 +79,7 @@ _MINT = Prepared(
                    + make_interval(hours => CAST(:expires_in_hours AS integer)),
                CAST(:created_by AS uuid)
          WHERE EXISTS (SELECT 1 FROM me
-                        WHERE me.role = 'owner'
-                           OR (me.role = 'admin' AND CAST(:preset_role AS group_role) <> 'admin'))
+                        WHERE CAST(me.role AS text) = ANY(CAST(:may_mint AS text[])))
            AND (SELECT n FROM live) < CAST(:max_active AS integer)
            AND NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
         ON CONFLICT (code_digest) DO NOTHING
@@ -226,11 +226,13 @@ def mint(
     max_uses: int,
     expires_in_hours: int,
     created_by: UUID,
+    may_mint: list[str],
     max_active: int,
 ) -> tuple[str | None, int, dict | None]:
-    """Insert an invite if ``created_by`` may and the group is under ``max_active`` live
-    invites (see _MINT): their role (None: not a member), the live count before, and
-    the new invite, None if it was not inserted (by the rules, or its code is taken)."""
+    """Insert an invite if ``created_by``'s role is one of ``may_mint`` and the group is
+    under ``max_active`` live invites (see _MINT): their role (None: not a member), the
+    live count before, and the new invite, None if it was not inserted (by the rules,
+    or its code is taken)."""
     row = _MINT.execute(
         conn,
         {
@@ -243,6 +245,7 @@ def mint(
             "max_uses": max_uses,
             "expires_in_hours": expires_in_hours,
             "created_by": created_by,
+            "may_mint": may_mint,
             "max_active": max_active,
         },
     ).one()

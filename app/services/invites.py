@@ -67,6 +67,8 @@ def create_invite(
     # lock also serialises creates in the group, so the cap holds.
     if not group_repo.lock_group(conn, group_id):
         raise errors.GroupNotFound()
+    # Managers mint; only the owner mints admins.
+    may_mint = ["owner"] if preset_role == "admin" else sorted(MANAGER_ROLES)
     for _ in range(CODE_ATTEMPTS):
         code = generate_code()
         key_id, sealed = keys.seal_code(code, group_id)
@@ -82,6 +84,7 @@ def create_invite(
             max_uses=max_uses,
             expires_in_hours=expires_in_hours,
             created_by=actor.id,
+            may_mint=may_mint,
             max_active=max_active,
         )
         if invite is not None:

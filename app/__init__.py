@@ -16,12 +16,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     package (logging, start-up) and must not make the workers' metrics
     (``app.metrics``) before it has chosen their directory.
     """
-    from flask import Flask
-
     from app import api, config, db
+    from app.api.base import App
     from app.code_keys import CodeKeyring
 
-    app = Flask(__name__)
+    app = App(__name__)
     app.config.update(config.load(overrides))
     app.extensions["db_engine"] = db.create_engine(
         app.config["DATABASE_URL"],

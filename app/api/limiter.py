@@ -42,7 +42,11 @@ def client_address() -> str:
 
 def client_network() -> str:
     """The client's /24 (IPv4) or /64 (IPv6): one budget for a block of addresses."""
-    address = client_address()
+    return _network_of(client_address())
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -117,18 +121,32 @@ class Limits:
             app.config["RATELIMIT_STORAGE_URI"],
             timeout_s=app.config["RATELIMIT_STORAGE_TIMEOUT_MS"] / 1000,
         )
+        # A caller's windows are the same on each of its requests: they are made
+        # once per (rule, endpoint, caller) while the caller is among the recent.
+        self._windows = functools.lru_cache(maxsize=8192)(self._make_windows)
 
     def windows(self, rules: tuple[Rule, ...]) -> list[tuple[Rule, RateLimitItem, str, Window]]:
         """(rule, limit, whom it counts, window) for each limit of ``rules``."""
         out = []
         for rule in rules:
-            scope = rule.scope or request.endpoint
-            identity = rule.identity()
-            for item in self.items[rule.setting]:
-                key = item.key_for(self.prefix, scope, identity)
-                window = Window(key, item.amount, item.get_expiry(), not rule.failures_only)
-                out.append((rule, item, identity, window))
+            out += self._windows(rule, rule.scope or request.endpoint, rule.identity())
         return out
+
+    def _make_windows(self, rule: Rule, scope: str, identity: str) -> tuple:
+        return tuple(
+            (
+                rule,
+                item,
+                identity,
+                Window(
+                    item.key_for(self.prefix, scope, identity),
+                    item.amount,
+                    item.get_expiry(),
+                    not rule.failures_only,
+                ),
+            )
+            for item in self.items[rule.setting]
+        )
 
     def admit(self, rules: tuple[Rule, ...]) -> None:
         """Spend one hit of each rule's limits, or raise LimitExceeded; the guessing

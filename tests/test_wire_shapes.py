@@ -3,10 +3,15 @@ timestamps in whole seconds with ``Z``, and optional text ``null``, never ``""``
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 import sqlalchemy as sa
+
+from app.api.schemas import InvitePreviewSchema
+from app.services.invites import preview_invite
+from app.unit_of_work import read
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 LOOKS_LIKE_A_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
@@ -102,3 +107,41 @@ def test_an_expiry_is_whole_seconds_in_the_database_too(api, owner, group, sql):
 def test_the_database_refuses_empty_optional_text(engine, owner, group, column):
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE groups SET {column} = '' WHERE id = :g"), {"g": group["id"]})
+
+
+_BERLIN = dt.timezone(dt.timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("icon", "expires_at", "status"),
+    [
+        ("🏡", dt.datetime(2026, 11, 24, 10, 30, tzinfo=dt.UTC), "active"),
+        (None, dt.datetime(2026, 11, 24, 11, 30, 0, 999_999, tzinfo=_BERLIN), "expired"),
+        ("\u00e9\u0301", dt.datetime(2030, 1, 1, 0, 0, 59, 1, tzinfo=dt.UTC), "exhausted"),
+    ],
+)
+def test_the_preview_written_without_marshmallow_is_what_its_schema_dumps(icon, expires_at, status):
+    preview = {
+        "group": {"name": 'Smith "Family"', "icon_emoji": icon, "member_count": 4},
+        "preset_role": "admin",
+        "expires_at": expires_at,
+        "is_valid": status == "active",
+        "status": status,
+    }
+    assert InvitePreviewSchema.wire(preview) == InvitePreviewSchema().dump(preview)
+
+
+def test_the_preview_body_is_what_jsonify_writes_of_the_schema_dump(app, client, api, owner):
+    """Byte for byte what flask-smorest's dump and jsonify would answer."""
+    group = api.create_group(owner, name='The "Smiths"', icon_emoji="🏡")
+    code = api.create_invite(owner, group["id"])["code"]
+    response = client.get(f"/api/v1/invites/{code.lower()}")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    with app.app_context():
+        engine, keys = app.extensions["db_engine"], app.extensions["code_keys"]
+        expected = app.json.response(
+            InvitePreviewSchema().dump(read(engine, preview_invite, code, keys=keys))
+        ).get_data()
+    assert response.get_data() == expected
+    assert b'"\\ud83c\\udfe1"' in expected  # the emoji escaped the same way

@@ -198,6 +198,9 @@ class UTCDateTime(fields.DateTime):
         super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return None if value is None else utc_timestamp(value)
+
+
+def utc_timestamp(value: dt.datetime) -> str:
+    """``value`` as UTCDateTime writes it: 2026-11-24T10:30:00Z."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -28,6 +28,7 @@ from app.api.responses import (
     UNAUTHORIZED,
     UNAVAILABLE,
     documents_errors,
+    json_response,
 )
 from app.api.schemas import (
     InviteCreateSchema,
@@ -173,4 +174,5 @@ class InvitePreview(MethodView):
         Case, dashes and spaces are ignored. Expired and used-up invites answer
         200 with `is_valid: false` and the reason in `status`.
         """
-        return read(invite_service.preview_invite, code, keys=code_keys())
+        preview = read(invite_service.preview_invite, code, keys=code_keys())
+        return json_response(InvitePreviewSchema.wire(preview))

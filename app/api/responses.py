@@ -3,7 +3,10 @@ with its codes, headers and examples, from the same classes the code raises."""
 
 from __future__ import annotations
 
+import json
+
 import flask_smorest
+from flask import Response
 
 from app import errors
 from app.api.schemas import ApiErrorSchema
@@ -107,3 +110,10 @@ def documents_errors(blp: flask_smorest.Blueprint, *declared: Declared):
         return view
 
     return decorator
+
+
+def json_response(body: dict) -> Response:
+    """200 with ``body``, already in its wire shape, written as ``jsonify`` writes
+    it. flask-smorest passes a Response through as it is, so the view keeps its
+    documented schema and skips the schema's dump (see InvitePreviewSchema.wire)."""
+    return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.api.auth import MAX_DISPLAY_NAME
-from app.api.fields import Text, UTCDateTime, between, json_integer
+from app.api.fields import Text, UTCDateTime, between, json_integer, utc_timestamp
 from app.codes import CODE_INPUT_PATTERN, CODE_PATTERN, MAX_INPUT_LENGTH
 from app.config import MAX_ACTIVE_INVITES_CAP
 
@@ -209,6 +209,22 @@ class InvitePreviewSchema(OutputSchema):
             "description": "Why `is_valid` is false; revoked codes are 404.",
         }
     )
+
+    @staticmethod
+    def wire(preview: dict) -> dict:
+        """What ``dump`` makes of the service's preview, without marshmallow: the
+        preview is the hottest response. tests/test_wire_shapes.py holds the two equal."""
+        return {
+            "group": {
+                "name": preview["group"]["name"],
+                "icon_emoji": preview["group"]["icon_emoji"],
+                "member_count": preview["group"]["member_count"],
+            },
+            "preset_role": preview["preset_role"],
+            "expires_at": utc_timestamp(preview["expires_at"]),
+            "is_valid": preview["is_valid"],
+            "status": preview["status"],
+        }
 
 
 # --- join -------------------------------------------------------------------

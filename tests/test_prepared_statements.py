@@ -3,6 +3,8 @@ the server keeps one generic plan for them."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import sqlalchemy as sa
 
@@ -79,3 +81,36 @@ def test_a_connection_that_lost_its_statements_is_replaced(one_connection):
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
         assert _backend_pid(conn) != pid
         conn.rollback()
+
+
+def test_a_failed_execute_is_sqlalchemys_exception_with_its_parameters_hidden(database_url, engine):
+    """The statement runs on the psycopg2 cursor; its errors are SQLAlchemy's all the same."""
+    from app.repository import groups
+
+    group_id = uuid.uuid4()
+    with engine.begin() as setup:
+        owner = setup.execute(
+            sa.text("INSERT INTO users (id) VALUES (gen_random_uuid()) RETURNING id")
+        ).scalar_one()
+        setup.execute(
+            sa.text("INSERT INTO groups (id, name, created_by) VALUES (:g, 'Locked', :o)"),
+            {"g": group_id, "o": owner},
+        )
+    impatient = create_engine(database_url, pool_size=1, statement_timeout_ms=200)
+    try:
+        with engine.connect() as holder, impatient.connect() as conn:
+            holder.execute(
+                sa.text("SELECT 1 FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id}
+            )
+            conn.begin()
+            with pytest.raises(sa.exc.OperationalError) as caught:
+                groups.lock_group(conn, group_id)
+            assert caught.value.orig.pgcode == "57014"  # statement timeout
+            assert str(group_id) not in str(caught.value)
+            assert "hidden due to hide_parameters" in str(caught.value)
+            conn.rollback()
+            holder.rollback()
+            assert groups.lock_group(conn, group_id) is True  # the connection still serves
+            conn.rollback()
+    finally:
+        impatient.dispose()

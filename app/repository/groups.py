@@ -110,9 +110,10 @@ def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
 
 def role_of(conn: sa.Connection, group_id: UUID, user_id: UUID) -> str | None:
     """The user's role in the group, or None for a non-member (or no such group)."""
-    return _ROLE.execute(conn, {"group_id": group_id, "user_id": user_id}).scalar_one_or_none()
+    row = _ROLE.one_or_none(conn, {"group_id": group_id, "user_id": user_id})
+    return row["role"] if row is not None else None
 
 
 def lock_group(conn: sa.Connection, group_id: UUID) -> bool:
     """Lock the group row (see _LOCK_GROUP); False if there is no such group."""
-    return _LOCK_GROUP.execute(conn, {"group_id": group_id}).one_or_none() is not None
+    return _LOCK_GROUP.one_or_none(conn, {"group_id": group_id}) is not None

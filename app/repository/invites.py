@@ -233,7 +233,7 @@ def mint(
     under ``max_active`` live invites (see _MINT): their role (None: not a member), the
     live count before, and the new invite, None if it was not inserted (by the rules,
     or its code is taken)."""
-    row = _MINT.execute(
+    invite = _MINT.one(
         conn,
         {
             "group_id": group_id,
@@ -248,14 +248,13 @@ def mint(
             "may_mint": may_mint,
             "max_active": max_active,
         },
-    ).one()
-    invite = dict(row._mapping)
+    )
     role, live = invite.pop("caller_role"), invite.pop("live_count")
     return role, live, (invite if invite["id"] is not None else None)
 
 
 def list_live(conn: sa.Connection, group_id: UUID) -> list[dict]:
-    return [dict(r._mapping) for r in _LIST_LIVE.execute(conn, {"group_id": group_id})]
+    return _LIST_LIVE.rows(conn, {"group_id": group_id})
 
 
 def get_invite(conn: sa.Connection, group_id: UUID, invite_id: UUID) -> dict | None:
@@ -284,14 +283,14 @@ def redemptions(conn: sa.Connection, invite_id: UUID) -> list[dict]:
 
 
 def preview(conn: sa.Connection, digests: list[bytes]) -> dict | None:
-    return _dict(_PREVIEW.execute(conn, {"digests": digests}).one_or_none())
+    return _PREVIEW.one_or_none(conn, {"digests": digests})
 
 
 def redeem(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
     """Take one use of a live invite and add the user to its group (_REDEEM): the
     group and the membership (``membership_id`` None if a concurrent join added
     the user first), or None if no use could be taken."""
-    return _dict(_REDEEM.execute(conn, {"digests": digests, "user_id": user_id}).one_or_none())
+    return _REDEEM.one_or_none(conn, {"digests": digests, "user_id": user_id})
 
 
 def diagnose(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:

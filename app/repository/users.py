@@ -31,4 +31,4 @@ _UPSERT = Prepared(
 
 def upsert_user(conn: sa.Connection, user_id: UUID, display_name: str | None) -> None:
     """Record a token's subject; refresh the display name only when it changed."""
-    _UPSERT.execute(conn, {"id": user_id, "display_name": display_name})
+    _UPSERT.rows(conn, {"id": user_id, "display_name": display_name})

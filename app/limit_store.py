@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from limits.storage import MemoryStorage, storage_from_string
 from limits.storage.redis_cluster import RedisClusterStorage
+from redis.exceptions import NoScriptError
 
 from app.logs import OutageLog
 
@@ -103,16 +104,45 @@ class RedisWindows:
             OSError,
             RedisClusterException,
         )
+        self._own = threading.local()
 
     def _run(self, mode: str, windows: list[Window], now: float) -> list[Breach]:
         args: list = [repr(now), mode]
         for w in windows:
             args += [w.limit, w.seconds, "1" if w.spend else "0"]
-        reply = self.script(keys=[self.storage.prefixed_key(w.key) for w in windows], args=args)
+        keys = [self.storage.prefixed_key(w.key) for w in windows]
+        # A cluster routes the script by its key's slot: redis-py's cluster client does.
+        reply = (
+            self.script(keys=keys, args=args) if self.one_key_per_call else self._eval(keys, args)
+        )
         return [
             Breach(int(reply[i]) - 1, float(reply[i + 1]) + windows[int(reply[i]) - 1].seconds)
             for i in range(0, len(reply), 2)
         ]
+
+    def _eval(self, keys: list[str], args: list):
+        """The script on this thread's own connection to Redis (or to the master
+        Sentinel names). redis-py's command path and its pool's checkout, which
+        polls the socket each time, cost more CPU than the call itself (about 60
+        of 100 µs). The connection is made from the client's pool, with its
+        timeouts; after a failure it is closed, so no reply is left half read."""
+        conn = getattr(self._own, "connection", None)
+        if conn is None:
+            conn = self._own.connection = (
+                self.script.registered_client.connection_pool.make_connection()
+            )
+        try:
+            conn.send_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
+            try:
+                return conn.read_response()
+            except NoScriptError:  # a restarted or flushed Redis: load it again
+                conn.send_command("SCRIPT", "LOAD", _SCRIPT)
+                conn.read_response()
+                conn.send_command("EVALSHA", self.script.sha, len(keys), *keys, *args)
+                return conn.read_response()
+        except BaseException:
+            conn.disconnect()
+            raise
 
     def gate(self, windows: list[Window], now: float) -> list[Breach]:
         if not self.one_key_per_call:

@@ -73,3 +73,36 @@ def test_checked_windows_are_spent_only_by_charge(store):
     assert breach.index == 1
     store.charge([budget])  # a full window takes no more hits
     assert store.gate([budget._replace(limit=3)]) == []
+
+
+def test_a_redis_that_forgot_the_script_loads_it_again_and_counts_on(redis_url):
+    """As after a restart or SCRIPT FLUSH: NOSCRIPT costs a reload, not a request."""
+    store = LimitStore(redis_url, timeout_s=2)
+    store.reset()
+    window = Window("w/flushed", 2, 60, True)
+    assert store.gate([window]) == []
+    store.shared.script.registered_client.script_flush()
+    assert store.gate([window]) == []  # loaded again, and counted
+    assert store.gate([window]) != []  # both hits are there
+    assert store.is_shared
+    store.reset()
+
+
+def test_each_thread_calls_on_its_own_connection(redis_url):
+    """Concurrent calls from many threads are each answered with their own reply."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = LimitStore(redis_url, timeout_s=2)
+    store.reset()
+    windows = [Window(f"w/thread-{i}", 50, 60, True) for i in range(8)]
+
+    def spend(i: int) -> list:
+        return [store.gate([windows[i]]) for _ in range(60)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(spend, range(8)))
+    for result in results:
+        assert result[:50] == [[]] * 50  # the window's 50 hits admitted
+        assert all(r and r[0].index == 0 for r in result[50:])  # then refused
+    assert store.is_shared
+    store.reset()

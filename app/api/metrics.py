@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import NotFound
 
@@ -49,21 +49,33 @@ def route_template(rule: str | None) -> str:
     return template
 
 
-def observe(method: str, route: str, status: int, seconds: float, response) -> None:
-    """Count one answered request."""
-    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    metrics.HTTP_DURATION.labels(method, route).observe(seconds)
+def observe(req, ctx, method: str, route: str, status: int, seconds: float, response) -> None:
+    """Count one answered request (``req`` and ``ctx``: the request and its ``g``)."""
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+            metrics.HTTP_DURATION.labels(method, route),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
     if status == 429:
-        metrics.RATE_LIMITED.labels(g.get("rate_limit") or "other").inc()
-    if response.headers.get(REPLAYED_HEADER):
+        metrics.RATE_LIMITED.labels(ctx.get("rate_limit") or "other").inc()
+    if method != "POST" or response.headers.get(REPLAYED_HEADER):
         return  # the work was counted when it was done
-    endpoint = request.endpoint
-    if endpoint == JOIN_ENDPOINT and method == "POST":
-        outcome = JOINED if status == 200 else JOIN_REFUSALS.get(g.get("error_code"))
+    endpoint = req.endpoint
+    if endpoint == JOIN_ENDPOINT:
+        outcome = JOINED if status == 200 else JOIN_REFUSALS.get(ctx.get("error_code"))
         if outcome is not None:
             metrics.INVITE_JOINS.labels(outcome).inc()
-    elif endpoint == CREATE_INVITE_ENDPOINT and method == "POST" and status == 201:
+    elif endpoint == CREATE_INVITE_ENDPOINT and status == 201:
         metrics.INVITES_CREATED.inc()
+
+
+# (method, route, status): its request counter and duration histogram. Routes
+# are templates and methods a fixed set, so this stays small.
+_children: dict[tuple[str, str, int], tuple] = {}
 
 
 def _allowed(address: str | None) -> bool:

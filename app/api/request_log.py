@@ -4,9 +4,9 @@ response headers every answer carries."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from flask import Flask, g, request
 
@@ -33,25 +33,29 @@ def init_app(app: Flask) -> None:
     def _start():
         g.started = time.perf_counter()
         incoming = request.headers.get("X-Request-ID", "") if trust_incoming else ""
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
     @app.after_request
     def _finish(response):
-        request_id = g.get("request_id") or uuid.uuid4().hex
-        response.headers["X-Request-ID"] = request_id
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if response.status_code == 204:
-            response.headers.pop("Content-Type", None)
-        started = g.get("started")
+        # The request and g once each, not through their proxies at every use.
+        req, ctx = request._get_current_object(), g._get_current_object()
+        request_id = ctx.get("request_id") or os.urandom(16).hex()
+        headers = response.headers
+        headers["X-Request-ID"] = request_id
+        headers.setdefault("Cache-Control", "no-store")
+        headers["X-Content-Type-Options"] = "nosniff"
+        status = response.status_code
+        if status == 204:
+            headers.pop("Content-Type", None)
+        started = ctx.get("started")
         seconds = time.perf_counter() - started if started else 0.0
         # The route template, never the raw path: /api/v1/invites/{code}.
-        route = route_template(request.url_rule.rule if request.url_rule else None)
-        method = request.method if request.method in _METHODS else "OTHER"
-        status = response.status_code
-        observe(method, route, status, seconds, response)
-        error = g.get("error_code")
-        user = g.get("user_id")
+        route = route_template(req.url_rule.rule if req.url_rule else None)
+        method = req.method if req.method in _METHODS else "OTHER"
+        observe(req, ctx, method, route, status, seconds, response)
+        error = ctx.get("error_code")
+        user = ctx.get("user_id")
+        client = req.remote_addr
         log.info(
             "%s %s %s %.1fms request_id=%s client=%s user=%s%s",
             method,
@@ -59,7 +63,7 @@ def init_app(app: Flask) -> None:
             status,
             seconds * 1000,
             request_id,
-            request.remote_addr or "-",
+            client or "-",
             user or "-",
             f" error={error}" if error else "",
             extra={
@@ -68,7 +72,7 @@ def init_app(app: Flask) -> None:
                 "status": status,
                 "duration_ms": round(seconds * 1000, 1),
                 "request_id": request_id,
-                "client": request.remote_addr,
+                "client": client,
                 "user_id": user,
                 "error": error,
             },

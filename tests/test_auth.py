@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 
 import pytest
@@ -264,3 +265,55 @@ def test_users_table_untouched_by_rejected_token(client, engine):
             sa.text("SELECT count(*) FROM users WHERE id = :id"), {"id": user_id}
         ).scalar()
     assert count == 0
+
+
+# --- verified tokens are remembered (app.api.auth.VerifiedTokens) --------------
+
+OWN_GROUPS = "/api/v1/groups"
+
+
+def test_a_remembered_token_is_refused_once_it_expires(app):
+    client = app.test_client()
+    token = make_token(expires_in=1)
+    assert client.post(OWN_GROUPS, headers=bearer(token), json={"name": "A"}).status_code == 201
+    assert client.post(OWN_GROUPS, headers=bearer(token), json={"name": "B"}).status_code == 201
+    assert app.extensions["verified_tokens"].get(token) is not None
+    exp = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["exp"]
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    _assert_unauthorized(client.post(OWN_GROUPS, headers=bearer(token), json={"name": "C"}))
+
+
+def test_a_token_verified_by_one_app_is_not_taken_by_another_with_another_key(app, make_app):
+    other = make_app(JWT_SECRET_KEY="another-secret-" + "x" * 40)
+    token = make_token()  # signed with the secret of `app`
+    assert _request(app.test_client(), bearer(token)).status_code == 404  # verified: no such group
+    assert app.extensions["verified_tokens"].get(token) is not None
+    _assert_unauthorized(_request(other.test_client(), bearer(token)))
+    assert other.extensions["verified_tokens"].get(token) is None
+
+
+def test_a_token_that_fails_is_never_remembered(app):
+    forged = make_token(secret="not-the-secret-" + "x" * 40)
+    for _ in range(2):
+        _assert_unauthorized(_request(app.test_client(), bearer(forged)))
+    assert app.extensions["verified_tokens"].get(forged) is None
+
+
+def test_verified_tokens_keep_at_most_their_size_oldest_out_first():
+    from app.api.auth import VerifiedTokens
+
+    tokens = VerifiedTokens(leeway_s=0, size=2)
+    exp = time.time() + 60
+    for name in ("a", "b", "c"):
+        tokens.put(name, {"exp": exp})
+    assert [tokens.get(name) is not None for name in ("a", "b", "c")] == [False, True, True]
+    tokens.put("no-exp", {"sub": "x"})
+    tokens.put("bool-exp", {"exp": True})
+    assert tokens.get("no-exp") is None
+    assert tokens.get("bool-exp") is None
+    tokens.put("late", {"exp": time.time() - 5})
+    assert tokens.get("late") is None  # expired: not served even if remembered
+    assert VerifiedTokens(leeway_s=10).get("x") is None
+    leeway = VerifiedTokens(leeway_s=10)
+    leeway.put("recent", {"exp": time.time() - 5})
+    assert leeway.get("recent") is not None  # within the leeway, as PyJWT allows

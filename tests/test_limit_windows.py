@@ -106,3 +106,24 @@ def test_each_thread_calls_on_its_own_connection(redis_url):
         assert all(r and r[0].index == 0 for r in result[50:])  # then refused
     assert store.is_shared
     store.reset()
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_not_failed(tmp_path, monkeypatch):
+    """After a restart, each thread's connection is stale: it is noticed before the
+    call (as redis-py's pool would), so the call succeeds and no outage is declared."""
+    from app import limit_store
+
+    monkeypatch.setattr(limit_store, "IDLE_CHECK_AFTER_S", 0.05)
+    server = RedisProcess(tmp_path / "redis")
+    try:
+        store = LimitStore(server.url, timeout_s=2)
+        window = Window("w/restarted", 5, 60, True)
+        assert store.gate([window]) == []
+        server.stop()
+        server.start()  # same port, empty, the script unknown
+        time.sleep(0.1)
+        assert store.gate([window]) == []
+        assert store.is_shared  # no outage: the call went to the new server
+        assert server.client().llen(store.shared.storage.prefixed_key("w/restarted")) == 1
+    finally:
+        server.stop()

@@ -159,14 +159,18 @@ class RedisWindows:
 
     @staticmethod
     def _check_idle(conn) -> None:
-        """As redis-py's pool checks a connection it hands out: one that reads as
-        readable, or fails to, was closed by the server (or holds stray data)."""
+        """As redis-py's pool checks a connection it hands out: connected first (a
+        failure to connect is the call's, after one attempt); then one that reads
+        as readable, or fails to, was closed by the server (or holds stray data)
+        and is replaced."""
+        conn.connect()  # nothing to do when connected
         try:
             stale = conn.can_read()
         except (RedisConnectionError, RedisTimeoutError, OSError):
             stale = True
         if stale:
-            conn.disconnect()  # the call connects afresh
+            conn.disconnect()
+            conn.connect()
 
     def gate(self, windows: list[Window], now: float) -> list[Breach]:
         if not self.one_key_per_call:

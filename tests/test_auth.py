@@ -317,3 +317,9 @@ def test_verified_tokens_keep_at_most_their_size_oldest_out_first():
     leeway = VerifiedTokens(leeway_s=10)
     leeway.put("recent", {"exp": time.time() - 5})
     assert leeway.get("recent") is not None  # within the leeway, as PyJWT allows
+    # PyJWT cuts a fractional exp: at or past its whole second the token is expired.
+    whole = int(time.time())
+    tokens.put("fraction", {"exp": whole + 0.999999})
+    assert tokens.get("fraction") is None
+    tokens.put("next-second", {"exp": whole + 2.5})
+    assert tokens.get("next-second") is not None

@@ -55,14 +55,14 @@ class VerifiedTokens:
 
     def __init__(self, leeway_s: float, size: int = VERIFIED_TOKENS_MAX):
         self.leeway_s, self.size = leeway_s, size
-        self._claims: dict[str, dict] = {}
+        self._claims: dict[str, tuple[int, dict]] = {}  # token: (int(exp), claims)
         self._lock = threading.Lock()
 
     def get(self, token: str) -> dict | None:
-        claims = self._claims.get(token)
-        # PyJWT's rule: expired when exp <= now - leeway.
-        if claims is not None and claims["exp"] > time.time() - self.leeway_s:
-            return claims
+        found = self._claims.get(token)
+        # PyJWT's rule: expired when int(exp) <= now - leeway (a fraction is cut).
+        if found is not None and found[0] > time.time() - self.leeway_s:
+            return found[1]
         return None
 
     def put(self, token: str, claims: dict) -> None:
@@ -72,7 +72,7 @@ class VerifiedTokens:
         with self._lock:
             if token not in self._claims and len(self._claims) >= self.size:
                 del self._claims[next(iter(self._claims))]
-            self._claims[token] = claims
+            self._claims[token] = (int(exp), claims)
 
 
 # Failures become the 401 envelope through this manager's loaders (app.api.errors).

@@ -12,6 +12,8 @@ from app.api.parsing import Parser
 from app.api.schemas import ApiErrorSchema
 from app.api.spec_plugin import DocumentPlugin
 
+MAX_REMEMBERED_FUNCTIONS = 1024
+
 
 class App(flask.Flask):
     """Flask, asking once per function whether it is a coroutine function.
@@ -30,7 +32,11 @@ class App(flask.Flask):
         target = getattr(func, "__func__", func)
         sync = self._is_sync.get(target)
         if sync is None:
-            sync = self._is_sync[target] = not iscoroutinefunction(target)
+            sync = not iscoroutinefunction(target)
+            # Views and hooks are a fixed set; a function made per request (an
+            # after_this_request closure) is asked about each time instead.
+            if len(self._is_sync) < MAX_REMEMBERED_FUNCTIONS:
+                self._is_sync[target] = sync
         return func if sync else super().ensure_sync(func)
 
 

@@ -67,15 +67,16 @@ class Prepared:
                 return []
             names = [column.name for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        except psycopg2.Error as exc:
-            if exc.pgcode in _LOST:
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, as SQLAlchemy does
+            if isinstance(exc, psycopg2.Error) and exc.pgcode in _LOST:
                 # This session can no longer run what it prepared: give up the
                 # connection, so the pool opens a fresh one that prepares again,
                 # rather than fail on it until it is recycled.
                 conn.invalidate()
             # SQLAlchemy's handling of a failed execute: the same exception
             # (sqlalchemy.exc, parameters hidden), and on a lost server the
-            # connection and the pool invalidated.
+            # connection and the pool invalidated; an interrupt (SystemExit,
+            # KeyboardInterrupt) is raised as it is, its connection dropped.
             conn._handle_dbapi_exception(exc, self._execute_sql, params, cursor, None)
         finally:
             cursor.close()

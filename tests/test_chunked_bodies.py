@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import uuid
 
 import pytest
@@ -167,3 +168,43 @@ def test_a_chunked_body_is_held_to_the_limit_in_process_too(app, client, owner):
             environ_overrides={"wsgi.input_terminated": True},
         )
         assert response.status_code == status, size
+
+
+def _raw(server, request: bytes) -> tuple[int, dict, bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (
+            b"GET /api/v1/invites/ABC-234-XYZ HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: n#'m\"c&?1=FV3T\r\n\r\n",
+            400,
+            "bad_request",
+        ),
+        (
+            b"GET /api/v1/invites/ABC-234-XYZ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            400,
+            "bad_request",
+        ),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+    ],
+    ids=["unknown-transfer-coding", "malformed-header", "request-line-too-long"],
+)
+def test_what_gunicorn_refuses_itself_is_answered_in_the_envelope(
+    server, request_bytes, status, code
+):
+    got, headers, body = _raw(server, request_bytes)
+    assert got == status
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"] == code
+    assert set(json.loads(body)) == {"error", "message"}

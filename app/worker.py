@@ -21,8 +21,11 @@ service failed.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 
 from gunicorn.workers.gthread import ThreadWorker
+
+from app.errors import ApiError
 
 # gunicorn's status for a refused request -> (ours, error code, message).
 _REFUSALS = {
@@ -33,15 +36,7 @@ _REFUSALS = {
     431: (431, "headers_too_large", "The request's headers are too large."),
     501: (400, "bad_request", "The request is malformed."),
 }
-_INTERNAL = (500, "internal_error", "An unexpected error occurred.")
-_REASONS = {
-    400: "Bad Request",
-    403: "Forbidden",
-    414: "URI Too Long",
-    417: "Expectation Failed",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-}
+_INTERNAL = (500, ApiError.code, ApiError.message)
 
 
 class _Captured:
@@ -67,7 +62,7 @@ def envelope_response(gunicorn_status: int) -> bytes:
     status, code, message = _REFUSALS.get(gunicorn_status, _INTERNAL)
     body = json.dumps({"error": code, "message": message}).encode() + b"\n"
     head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
         "Cache-Control: no-store\r\n"

@@ -11,6 +11,12 @@ script, a test) decides what shares the transaction::
 
 Leaving the block without ``commit()`` rolls everything back, so a failure
 halfway, or a forgotten commit, never leaves half a use case behind.
+
+A unit of work in autocommit runs each statement as its own transaction: no
+BEGIN or COMMIT round trips. It is for use cases whose every statement is a
+whole decision by itself: reads (``read``), and the hot writes that are one
+statement, or one ``Batch`` of statements that PostgreSQL runs as one
+transaction (``run_statements``: creating an invite, joining with a code).
 """
 
 from __future__ import annotations
@@ -32,22 +38,21 @@ class RetryTransaction(Exception):
 
 
 class UnitOfWork:
-    """One transaction; the connection is taken from the pool at first use,
-    so a request refused on its input alone never holds one."""
+    """One transaction, or with ``autocommit`` one per statement; the connection
+    is taken from the pool at first use, so a request refused on its input
+    alone never holds one."""
 
-    def __init__(self, engine: sa.Engine, *, read_only: bool = False):
+    def __init__(self, engine: sa.Engine, *, autocommit: bool = False):
         self._engine = engine
-        self._read_only = read_only
+        self.autocommit = autocommit
         self._conn: sa.Connection | None = None
 
     @property
     def conn(self) -> sa.Connection:
         if self._conn is None:
             self._conn = self._engine.connect()
-            if self._read_only:
-                # Each statement its own transaction: no COMMIT round trip for a
-                # use case that writes nothing (one statement, mostly). psycopg2's
-                # own switch, which stays in the client; SQLAlchemy's
+            if self.autocommit:
+                # psycopg2's own switch, which stays in the client; SQLAlchemy's
                 # isolation_level="AUTOCOMMIT" would send a SET each way.
                 self._conn.connection.dbapi_connection.autocommit = True
             else:
@@ -55,11 +60,11 @@ class UnitOfWork:
         return self._conn
 
     def commit(self) -> None:
-        if self._conn is not None and not self._read_only:
+        if self._conn is not None and not self.autocommit:
             self._conn.commit()
 
     def rollback(self) -> None:
-        if self._conn is not None and not self._read_only:
+        if self._conn is not None and not self.autocommit:
             self._conn.rollback()
 
     def __enter__(self) -> UnitOfWork:
@@ -68,7 +73,7 @@ class UnitOfWork:
     def __exit__(self, *exc_info: object) -> None:
         if self._conn is not None:
             try:
-                if self._read_only:
+                if self.autocommit:
                     self._end_autocommit()
                 else:
                     self._conn.rollback()  # a no-op after commit()
@@ -107,7 +112,20 @@ def read(
 ) -> T:
     """Run ``use_case(uow, *args, **kwargs)``, which only reads, without a transaction
     of its own around it: each statement sees the database as it commits."""
-    with UnitOfWork(engine, read_only=True) as uow:
+    with UnitOfWork(engine, autocommit=True) as uow:
+        return use_case(uow, *args, **kwargs)
+
+
+def run_statements(
+    engine: sa.Engine,
+    use_case: Callable[Concatenate[UnitOfWork, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """Run ``use_case(uow, *args, **kwargs)``, each of whose statements (or batches)
+    is a whole decision, each in its own transaction (autocommit)."""
+    with UnitOfWork(engine, autocommit=True) as uow:
         return use_case(uow, *args, **kwargs)
 
 
@@ -123,9 +141,32 @@ def run_retrying(
     """``run``, again in a fresh unit of work (up to ``attempts`` in all) when the use
     case asks to (``RetryTransaction``) or PostgreSQL rolled it back for a deadlock
     or a serialization failure; then raise ``give_up()``."""
+    return _retrying(lambda: UnitOfWork(engine), attempts, give_up, use_case, args, kwargs)
+
+
+def run_statements_retrying(
+    engine: sa.Engine,
+    attempts: int,
+    give_up: Callable[[], Exception],
+    use_case: Callable[Concatenate[UnitOfWork, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``run_retrying`` for a use case of whole-decision statements (``run_statements``):
+    a deadlock or a serialization failure undid the one statement it broke."""
+    return _retrying(
+        lambda: UnitOfWork(engine, autocommit=True), attempts, give_up, use_case, args, kwargs
+    )
+
+
+def _retrying(unit, attempts, give_up, use_case, args, kwargs):
     for _ in range(attempts):
         try:
-            return run(engine, use_case, *args, **kwargs)
+            with unit() as uow:
+                result = use_case(uow, *args, **kwargs)
+                uow.commit()
+            return result
         except RetryTransaction:
             continue
         except sa.exc.OperationalError as exc:

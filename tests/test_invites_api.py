@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.helpers import User, make_token
+
 CODE = re.compile(r"^[A-HJ-NP-Z2-9]{3}-[A-HJ-NP-Z2-9]{3}-[A-HJ-NP-Z2-9]{3}$")
 INVITE_FIELDS = {
     "id",
@@ -562,3 +564,23 @@ def test_hostile_json_is_a_400(api, owner, group, raw):
     assert response.status_code == 400
     assert response.get_json()["error"] == "validation_error"
     assert api.snapshot(group["id"]) == before
+
+
+# --- the creator's display name ---------------------------------------------
+
+
+def test_a_create_refreshes_the_creators_name_and_a_refused_one_does_not(
+    app, api, owner, group, sql, monkeypatch
+):
+    def renamed(name):
+        return User(owner.id, name, make_token(str(owner.id), name=name))
+
+    api.create_invite(renamed("Olivia O."), group["id"])
+    assert sql("SELECT display_name FROM users WHERE id = :u", u=owner.id) == [
+        {"display_name": "Olivia O."}
+    ]
+    monkeypatch.setitem(app.config, "MAX_ACTIVE_INVITES_PER_GROUP", 1)
+    before = api.snapshot(group["id"])
+    response = api.client.post(_invites_url(group["id"]), headers=renamed("Olive").headers)
+    assert response.status_code == 409
+    assert api.snapshot(group["id"]) == before  # users included: the name is unchanged

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from tests.helpers import User, make_token
+
 
 def _preview(client, code: str):
     return client.get(f"/api/v1/invites/{code}")
@@ -326,3 +328,23 @@ def test_membership_insert_failure_rolls_back_the_use(api, owner, group, engine)
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TRIGGER refuse_{victim.id.hex} ON group_memberships"))
             conn.execute(sa.text(f"DROP FUNCTION refuse_{victim.id.hex}()"))
+
+
+def test_a_join_refreshes_a_known_users_name_and_a_refused_one_does_not(api, owner, group, sql):
+    first, second = (api.create_invite(owner, group["id"]) for _ in range(2))
+    other_group = api.create_group(owner, name="Other family")
+    elsewhere = api.create_invite(owner, other_group["id"])
+    bob = api.user("Bob")
+    assert api.join(bob, elsewhere["code"]).status_code == 200
+
+    def as_bob(name):
+        return User(bob.id, name, make_token(str(bob.id), name=name))
+
+    assert api.join(as_bob("Robert"), first["code"]).status_code == 200
+    assert sql("SELECT display_name FROM users WHERE id = :u", u=bob.id) == [
+        {"display_name": "Robert"}
+    ]
+    before = api.snapshot(group["id"])
+    response = api.join(as_bob("Bobby"), second["code"])  # already a member
+    assert response.status_code == 409
+    assert api.snapshot(group["id"]) == before  # users included: the name is unchanged

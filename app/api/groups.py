@@ -91,7 +91,7 @@ class Join(MethodView):
     decorators = AUTHENTICATED
 
     @join_limited
-    @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy)
+    @idempotent(attempts=invite_service.JOIN_ATTEMPTS, give_up=errors.InviteBusy, autocommit=True)
     @blp.arguments(JoinSchema())
     @blp.response(200, JoinResultSchema, description="The caller is now a member.")
     @blp.doc(operationId="joinGroup", parameters=[IDEMPOTENCY_KEY])

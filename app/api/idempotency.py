@@ -6,6 +6,9 @@
 and the response saved in it before the commit, so the work and its record
 commit together or not at all. Outcomes the work itself decided (``OUTCOMES``)
 are saved and replayed too, with the work they undid rolled back to a savepoint.
+Without a key, a view declared ``autocommit`` runs in a unit of work that makes
+each statement its own transaction (``unit_of_work.run_statements``): its use
+case must be written so that each statement, or batch, is a whole decision.
 """
 
 from __future__ import annotations
@@ -61,16 +64,23 @@ def parse_key(value: str) -> str:
     return value
 
 
-def idempotent(*, attempts: int = 1, give_up: type[errors.ApiError] = errors.ServiceUnavailable):
+def idempotent(
+    *,
+    attempts: int = 1,
+    give_up: type[errors.ApiError] = errors.ServiceUnavailable,
+    autocommit: bool = False,
+):
     """The view in one unit of work, honouring Idempotency-Key; run again in a fresh
-    one (``attempts`` in all) when it loses a race or a deadlock, then ``give_up``."""
+    one (``attempts`` in all) when it loses a race or a deadlock, then ``give_up``.
+    ``autocommit``: without a key, each statement is its own transaction (no BEGIN
+    and COMMIT round trips), for a view whose use case is written so."""
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             raw = request.headers.get(HEADER)
             if raw is None:
-                return _run(attempts, give_up, lambda uow: view(*args, **kwargs))
+                return _run(attempts, give_up, lambda uow: view(*args, **kwargs), autocommit)
             key = parse_key(raw)
             user_id = current_actor().id
             digest = key_service.fingerprint(
@@ -103,7 +113,7 @@ def idempotent(*, attempts: int = 1, give_up: type[errors.ApiError] = errors.Ser
     return decorator
 
 
-def _run(attempts: int, give_up: type[errors.ApiError], work) -> Response:
+def _run(attempts: int, give_up: type[errors.ApiError], work, autocommit: bool = False) -> Response:
     def in_request(uow: UnitOfWork) -> Response:
         g.uow = uow
         try:
@@ -111,6 +121,8 @@ def _run(attempts: int, give_up: type[errors.ApiError], work) -> Response:
         finally:
             g.pop("uow", None)
 
+    if autocommit:
+        return unit_of_work.run_statements_retrying(get_engine(), attempts, give_up, in_request)
     return unit_of_work.run_retrying(get_engine(), attempts, give_up, in_request)
 
 

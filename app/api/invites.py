@@ -69,7 +69,7 @@ class GroupInvites(MethodView):
     decorators = AUTHENTICATED
 
     @create_limited
-    @idempotent()
+    @idempotent(autocommit=True)
     @blp.arguments(InviteCreateSchema(), required=False)
     @blp.response(201, InviteSchema, headers=LOCATION, description="The new invite.")
     @blp.doc(

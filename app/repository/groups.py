@@ -52,8 +52,9 @@ _ROLE = Prepared(
 )
 
 # Serialises invite creation per group so the active-invite cap holds under
-# concurrency. NO KEY UPDATE does not block foreign-key checks (joins).
-_LOCK_GROUP = Prepared("group_lock", "SELECT id FROM groups WHERE id = :group_id FOR NO KEY UPDATE")
+# concurrency (invites._LOCK_AND_MINT). NO KEY UPDATE does not block
+# foreign-key checks (joins).
+LOCK_GROUP = Prepared("group_lock", "SELECT id FROM groups WHERE id = :group_id FOR NO KEY UPDATE")
 
 
 def insert_group(
@@ -104,16 +105,12 @@ def group_for_member(conn: sa.Connection, group_id: UUID, user_id: UUID) -> dict
     return dict(row._mapping) if row else None
 
 
-def group_summary(conn: sa.Connection, group_id: UUID) -> dict:
-    return dict(conn.execute(_GROUP_SUMMARY, {"group_id": group_id}).one()._mapping)
+def group_summary(conn: sa.Connection, group_id: UUID) -> dict | None:
+    row = conn.execute(_GROUP_SUMMARY, {"group_id": group_id}).one_or_none()
+    return dict(row._mapping) if row else None
 
 
 def role_of(conn: sa.Connection, group_id: UUID, user_id: UUID) -> str | None:
     """The user's role in the group, or None for a non-member (or no such group)."""
     row = _ROLE.one_or_none(conn, {"group_id": group_id, "user_id": user_id})
     return row["role"] if row is not None else None
-
-
-def lock_group(conn: sa.Connection, group_id: UUID) -> bool:
-    """Lock the group row (see _LOCK_GROUP); False if there is no such group."""
-    return _LOCK_GROUP.one_or_none(conn, {"group_id": group_id}) is not None

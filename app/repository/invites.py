@@ -4,8 +4,9 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from app.repository.groups import MEMBER_COUNT
-from app.repository.prepared import Prepared
+from app.repository.groups import LOCK_GROUP, MEMBER_COUNT
+from app.repository.prepared import Batch, Prepared
+from app.repository.users import RENAME_USER
 
 # An invite is honoured only while its creator could still hand it out: an
 # owner, or an admin for anything below admin. Otherwise it counts as revoked.
@@ -45,11 +46,14 @@ INVITE_COLUMNS = """
     i.expires_at, i.created_by, i.created_at
 """
 
-# The whole decision to mint, in one statement, once the caller holds the
-# group's lock (groups.lock_group): the caller's role, held steady (FOR SHARE)
-# so a concurrent demotion waits and then revokes what this adds; the count of
-# live invites against the cap; and the insert, made only if the role is one
-# of :may_mint (the service's rule) and the count is under the cap.
+# The whole decision to mint, in one statement, run right after the group's
+# lock is taken (_LOCK_AND_MINT), so its snapshot holds every invite committed
+# before: the caller's role, held steady (FOR SHARE) so a concurrent demotion
+# waits and then revokes what this adds; the count of live invites against the
+# cap; and the insert, made only if the role is one of :may_mint (the service's
+# rule) and the count is under the cap. With an invite made, the caller's
+# display name is refreshed if the token brought a new one (a member's user row
+# always exists: the membership refers to it).
 # The row always comes back, with the role and the count, so the caller can
 # say why nothing was inserted; no inserted row with both allowing it means
 # the code is taken. The unique digest index catches a code taken under the
@@ -84,12 +88,18 @@ _MINT = Prepared(
            AND NOT EXISTS (SELECT 1 FROM group_invites WHERE code_digest = ANY(:digests))
         ON CONFLICT (code_digest) DO NOTHING
         RETURNING {INVITE_COLUMNS}
+    ),
+    renamed AS (
+        {RENAME_USER.format(user_id=":created_by", done="minted")}
     )
     SELECT (SELECT role FROM me) AS caller_role, (SELECT n FROM live) AS live_count, minted.*
       FROM (VALUES (1)) AS one
       LEFT JOIN minted ON true
     """,
 )
+
+# The group's lock, then the mint: one round trip, one transaction.
+_LOCK_AND_MINT = Batch(LOCK_GROUP, _MINT)
 
 _LIST_LIVE = Prepared(
     "invite_list_live",
@@ -153,10 +163,14 @@ _PREVIEW = Prepared(
 # The group row is KEY SHARE-locked first (the lock the membership's foreign
 # key takes anyway), so a concurrent group delete, which locks the group and
 # then cascades to its invites, waits for us instead of deadlocking with us.
-# No row: no use was taken (see _DIAGNOSE). A row without membership_id: a
-# use was taken but a concurrent join by the same user added them first; the
-# caller must roll back. The member count is read in the statement's
-# snapshot, which does not hold the membership it adds: hence the + joined.
+# The user's row is made (or their display name refreshed) in the same
+# statement, and only when a use was taken: a refused join changes nothing.
+# No row: no use was taken (see _DIAGNOSE). A concurrent join by the same user
+# that committed after this statement's snapshot makes the membership insert
+# fail (unique violation on group_memberships_one_per_user): the statement,
+# use and all, is undone, and the caller answers already-member.
+# The member count is read in the statement's snapshot, which does not hold
+# the membership it adds: hence the + joined.
 # Nor does it hold what other joiners committed while this statement waited
 # for the invite's row lock: uses_taken (the uses taken since the snapshot,
 # this one included) says whether that happened; above 1, the count is stale
@@ -181,11 +195,20 @@ _REDEEM = Prepared(
                             WHERE m.group_id = i.group_id AND m.user_id = :user_id)
         RETURNING i.id, i.group_id, i.preset_role, i.created_by, i.current_uses
     ),
+    new_user AS (
+        INSERT INTO users (id, display_name)
+        SELECT CAST(:user_id AS uuid), CAST(:display_name AS text) FROM used
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ),
+    renamed AS (
+        {RENAME_USER.format(user_id=":user_id", done="used")}
+           AND NOT EXISTS (SELECT 1 FROM new_user)
+    ),
     joined AS (
         INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
         SELECT used.group_id, CAST(:user_id AS uuid), used.preset_role, used.created_by, used.id
           FROM used
-        ON CONFLICT ON CONSTRAINT group_memberships_one_per_user DO NOTHING
         RETURNING id, role, joined_at
     )
     SELECT used.group_id, g.name AS group_name,
@@ -210,6 +233,10 @@ _DIAGNOSE = sa.text(
 )
 
 
+class AlreadyJoined(Exception):
+    """A concurrent join by the same user won the race (redeem)."""
+
+
 def _dict(row: sa.Row | None) -> dict | None:
     return dict(row._mapping) if row is not None else None
 
@@ -226,14 +253,16 @@ def mint(
     max_uses: int,
     expires_in_hours: int,
     created_by: UUID,
+    display_name: str | None,
     may_mint: list[str],
     max_active: int,
 ) -> tuple[str | None, int, dict | None]:
-    """Insert an invite if ``created_by``'s role is one of ``may_mint`` and the group is
-    under ``max_active`` live invites (see _MINT): their role (None: not a member), the
-    live count before, and the new invite, None if it was not inserted (by the rules,
-    or its code is taken)."""
-    invite = _MINT.one(
+    """Lock the group and insert an invite if ``created_by``'s role is one of
+    ``may_mint`` and the group is under ``max_active`` live invites (see _MINT):
+    their role (None: not a member, or no such group), the live count before, and
+    the new invite, None if it was not inserted (by the rules, or its code is
+    taken)."""
+    invite = _LOCK_AND_MINT.one(
         conn,
         {
             "group_id": group_id,
@@ -245,6 +274,7 @@ def mint(
             "max_uses": max_uses,
             "expires_in_hours": expires_in_hours,
             "created_by": created_by,
+            "display_name": display_name,
             "may_mint": may_mint,
             "max_active": max_active,
         },
@@ -286,11 +316,20 @@ def preview(conn: sa.Connection, digests: list[bytes]) -> dict | None:
     return _PREVIEW.one_or_none(conn, {"digests": digests})
 
 
-def redeem(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:
+def redeem(
+    conn: sa.Connection, digests: list[bytes], user_id: UUID, display_name: str | None
+) -> dict | None:
     """Take one use of a live invite and add the user to its group (_REDEEM): the
-    group and the membership (``membership_id`` None if a concurrent join added
-    the user first), or None if no use could be taken."""
-    return _REDEEM.one_or_none(conn, {"digests": digests, "user_id": user_id})
+    group and the membership, or None if no use could be taken. Raises
+    ``AlreadyJoined`` if a concurrent join by the same user added them first
+    (nothing is kept: roll back the transaction, if the caller has one)."""
+    params = {"digests": digests, "user_id": user_id, "display_name": display_name}
+    try:
+        return _REDEEM.one_or_none(conn, params)
+    except sa.exc.IntegrityError as exc:
+        if getattr(exc.orig.diag, "constraint_name", None) == "group_memberships_one_per_user":
+            raise AlreadyJoined from exc
+        raise
 
 
 def diagnose(conn: sa.Connection, digests: list[bytes], user_id: UUID) -> dict | None:

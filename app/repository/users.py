@@ -28,6 +28,18 @@ _UPSERT = Prepared(
     """,
 )
 
+# For a statement that changes something only for a token's user: their display
+# name refreshed if the token brought a new one, once ``{done}`` (a data-
+# modifying CTE of that statement) has a row; ``{user_id}`` names the parameter.
+RENAME_USER = """
+    UPDATE users
+       SET display_name = CAST(:display_name AS text), updated_at = now()
+     WHERE id = CAST({user_id} AS uuid)
+       AND CAST(:display_name AS text) IS NOT NULL
+       AND display_name IS DISTINCT FROM CAST(:display_name AS text)
+       AND EXISTS (SELECT 1 FROM {done})
+"""
+
 
 def upsert_user(conn: sa.Connection, user_id: UUID, display_name: str | None) -> None:
     """Record a token's subject; refresh the display name only when it changed."""

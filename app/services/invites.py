@@ -9,7 +9,6 @@ from app.code_keys import CodeKeyring
 from app.codes import could_be_issued, generate_code, normalise_code
 from app.repository import groups as group_repo
 from app.repository import invites as invite_repo
-from app.repository import users as user_repo
 from app.services import MANAGER_ROLES, Actor
 from app.unit_of_work import RetryTransaction, UnitOfWork
 
@@ -59,14 +58,15 @@ def create_invite(
     expires_in_hours: int = 24,
     max_active: int = 100,
 ) -> dict:
-    """Mint an invite code for a group the caller manages."""
+    """Mint an invite code for a group the caller manages.
+
+    Each attempt is one batch (invite_repo.mint), a whole decision by itself, so
+    the caller may run this without a transaction around it (autocommit).
+    """
     conn = uow.conn
-    user_repo.upsert_user(conn, actor.id, actor.display_name)
-    # Group first, then the membership (held by invite_repo.mint): the same
+    # invite_repo.mint locks the group first, then the membership: the same
     # order as a cascading group delete, so the two cannot deadlock. The group
     # lock also serialises creates in the group, so the cap holds.
-    if not group_repo.lock_group(conn, group_id):
-        raise errors.GroupNotFound()
     # Managers mint; only the owner mints admins.
     may_mint = ["owner"] if preset_role == "admin" else sorted(MANAGER_ROLES)
     for _ in range(CODE_ATTEMPTS):
@@ -84,6 +84,7 @@ def create_invite(
             max_uses=max_uses,
             expires_in_hours=expires_in_hours,
             created_by=actor.id,
+            display_name=actor.display_name,
             may_mint=may_mint,
             max_active=max_active,
         )
@@ -166,21 +167,24 @@ def preview_invite(uow: UnitOfWork, raw_code: object, *, keys: CodeKeyring) -> d
 def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKeyring) -> dict:
     """Redeem a code: take one use and add the caller to the group, atomically.
 
-    Raises ``RetryTransaction`` when the invite changed between two statements;
-    the caller runs it again in a fresh transaction (``JOIN_ATTEMPTS``).
+    The join is one statement (invite_repo.redeem); what follows only reads, so
+    the caller may run this without a transaction around it (autocommit).
+    Raises ``RetryTransaction`` when the invite became usable between the join
+    and the diagnosis of its refusal; the caller runs it again
+    (``JOIN_ATTEMPTS``).
     """
     digests = keys.digests(_parse_code(raw_code))
     conn = uow.conn
-    user_repo.upsert_user(conn, actor.id, actor.display_name)
-    joined = invite_repo.redeem(conn, digests, actor.id)
+    try:
+        joined = invite_repo.redeem(conn, digests, actor.id, actor.display_name)
+    except invite_repo.AlreadyJoined:
+        # A concurrent join by the same user won; the statement, and the use it
+        # took, were undone.
+        raise errors.AlreadyMember() from None
     if joined is None:
         _explain_refusal(invite_repo.diagnose(conn, digests, actor.id))
-        # It became usable between the two statements: roll back, retry.
+        # It became usable between the two statements: try again.
         raise RetryTransaction
-    if joined["membership_id"] is None:
-        # A concurrent join by the same user won; raising rolls back the use
-        # taken above (the caller's unit of work is never committed).
-        raise errors.AlreadyMember()
     group = {
         "id": joined["group_id"],
         "name": joined["group_name"],
@@ -188,8 +192,10 @@ def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKey
     }
     if joined["uses_taken"] != 1:
         # Others joined with this invite while it waited for them: the count
-        # it read predates their memberships.
-        group = group_repo.group_summary(conn, joined["group_id"])
+        # it read predates their memberships. Without a transaction around the
+        # two statements the group may be deleted in between; the join still
+        # happened, and is answered as the statement saw it.
+        group = group_repo.group_summary(conn, joined["group_id"]) or group
     return {
         "group": group,
         "membership": {

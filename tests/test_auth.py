@@ -299,6 +299,26 @@ def test_a_token_that_fails_is_never_remembered(app):
     assert app.extensions["verified_tokens"].get(forged) is None
 
 
+@pytest.mark.parametrize(
+    "claims", [{"type": "refresh"}, {"sub": "not-a-uuid"}], ids=["refresh", "sub-not-uuid"]
+)
+def test_a_token_our_claim_checks_refuse_is_never_remembered(app, claims):
+    """Signed with the right key, so it decodes; refused after that, every time."""
+    token = make_token(**claims)
+    for _ in range(2):
+        _assert_unauthorized(_request(app.test_client(), bearer(token)))
+    assert app.extensions["verified_tokens"].get(token) is None
+
+
+def test_a_remembered_token_in_another_header_form_still_gets_in(app):
+    token = make_token()
+    assert _request(app.test_client(), bearer(token)).status_code == 404
+    assert app.extensions["verified_tokens"].get(token) is not None
+    for value in (f"bearer {token}", f"Bearer {token}, Basic abc", f"  Bearer   {token}"):
+        response = _request(app.test_client(), {"Authorization": value})
+        assert response.status_code == 404, value  # verified: no such group
+
+
 def test_verified_tokens_keep_at_most_their_size_oldest_out_first():
     from app.api.auth import VerifiedTokens
 

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
-from flask_jwt_extended import get_jwt_identity
 from limits import RateLimitItem, parse_many
 
 from app.errors import RateLimited
@@ -59,7 +58,7 @@ def _network_of(address: str) -> str:
 
 def user_key() -> str:
     """Per authenticated user; the token was verified before the limit is checked."""
-    return f"user:{uuid.UUID(get_jwt_identity())}"
+    return f"user:{uuid.UUID(g.user_id)}"
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
+from flask import url_for
 
-from app.api.schemas import InvitePreviewSchema
+from app.api.schemas import InvitePreviewSchema, InviteSchema, JoinResultSchema
 from app.services.invites import preview_invite
 from app.unit_of_work import read
 
@@ -145,3 +147,65 @@ def test_the_preview_body_is_what_jsonify_writes_of_the_schema_dump(app, client,
         ).get_data()
     assert response.get_data() == expected
     assert b'"\\ud83c\\udfe1"' in expected  # the emoji escaped the same way
+
+
+def test_the_new_invite_written_without_marshmallow_is_what_its_schema_dumps():
+    invite = {
+        "id": uuid.uuid4(),
+        "group_id": uuid.uuid4(),
+        "code": "ABC-234-XYZ",
+        "preset_role": "viewer",
+        "max_uses": 7,
+        "current_uses": 0,
+        "expires_at": dt.datetime(2026, 11, 24, 11, 30, 0, 999_999, tzinfo=_BERLIN),
+        "created_by": uuid.uuid4(),
+        "created_at": dt.datetime(2026, 11, 23, 10, 30, tzinfo=dt.UTC),
+        "invite_url": "https://invites.example/join/ABC-234-XYZ",
+    }
+    assert InviteSchema.wire(invite) == InviteSchema().dump(invite)
+
+
+def test_the_join_written_without_marshmallow_is_what_its_schema_dumps():
+    joined = {
+        "group": {"id": uuid.uuid4(), "name": 'Smith "Family" 🏡', "member_count": 3},
+        "membership": {
+            "id": uuid.uuid4(),
+            "role": "member",
+            "joined_at": dt.datetime(2030, 1, 1, 0, 0, 59, 1, tzinfo=_BERLIN),
+        },
+    }
+    assert JoinResultSchema.wire(joined) == JoinResultSchema().dump(joined)
+
+
+@pytest.mark.parametrize("script_root", ["", "/invites-service"])
+def test_the_create_and_join_answers_are_what_the_schemas_and_url_for_make(
+    app, api, owner, script_root
+):
+    """Byte for byte what flask-smorest's dump and jsonify would answer, and the
+    Location url_for builds, also under a path prefix (SCRIPT_NAME)."""
+    client = app.test_client()
+    group = api.create_group(owner, name='The "Smiths"', icon_emoji="🏡")
+    base_url = f"http://localhost{script_root}"  # SCRIPT_NAME is script_root
+    created = client.post(
+        f"/api/v1/groups/{group['id']}/invites",
+        json={"max_uses": 2},
+        headers=owner.headers,
+        base_url=base_url,
+    )
+    assert created.status_code == 201
+    invite = created.get_json()
+    joined = client.post(
+        "/api/v1/groups/join",
+        json={"code": invite["code"]},
+        headers=api.user("Jo").headers,
+        base_url=base_url,
+    )
+    assert joined.status_code == 200
+    with app.test_request_context(base_url=base_url):
+        location = url_for("invites.group_invite", group_id=group["id"], invite_id=invite["id"])
+        assert created.headers["Location"] == location
+        assert location.startswith(f"{script_root}/api/v1/groups/")
+        for response, schema in ((created, InviteSchema), (joined, JoinResultSchema)):
+            assert response.mimetype == "application/json"
+            expected = app.json.response(schema().dump(schema().load(response.get_json())))
+            assert response.get_data() == expected.get_data()

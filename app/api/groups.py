@@ -26,6 +26,7 @@ from app.api.responses import (
     UNAUTHORIZED,
     UNAVAILABLE,
     documents_errors,
+    json_response,
 )
 from app.api.schemas import GroupCreateSchema, GroupSchema, JoinResultSchema, JoinSchema
 from app.services import groups as group_service
@@ -123,4 +124,5 @@ class Join(MethodView):
         The use is taken and the membership created in one transaction: however
         many requests race, exactly `max_uses` of them succeed.
         """
-        return run(invite_service.join_group, current_actor(), body["code"], keys=code_keys())
+        joined = run(invite_service.join_group, current_actor(), body["code"], keys=code_keys())
+        return json_response(JoinResultSchema.wire(joined))

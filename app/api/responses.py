@@ -112,8 +112,14 @@ def documents_errors(blp: flask_smorest.Blueprint, *declared: Declared):
     return decorator
 
 
-def json_response(body: dict) -> Response:
-    """200 with ``body``, already in its wire shape, written as ``jsonify`` writes
-    it. flask-smorest passes a Response through as it is, so the view keeps its
-    documented schema and skips the schema's dump (see InvitePreviewSchema.wire)."""
-    return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """``status`` with ``body``, already in its wire shape, written as ``jsonify``
+    writes it. flask-smorest passes a Response through as it is, so the view keeps
+    its documented schema and skips the schema's dump (the hot responses: see
+    InvitePreviewSchema.wire)."""
+    return Response(
+        json.dumps(body, separators=(",", ":")) + "\n",
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )

@@ -145,6 +145,23 @@ class InviteSchema(OutputSchema):
         metadata={"format": "uri", "example": "https://invites.example.com/join/ABC-234-XYZ"}
     )
 
+    @staticmethod
+    def wire(invite: dict) -> dict:
+        """What ``dump`` makes of a new invite, without marshmallow (the create's
+        answer). tests/test_wire_shapes.py holds the two equal."""
+        return {
+            "id": str(invite["id"]),
+            "group_id": str(invite["group_id"]),
+            "code": invite["code"],
+            "preset_role": invite["preset_role"],
+            "max_uses": invite["max_uses"],
+            "current_uses": invite["current_uses"],
+            "expires_at": utc_timestamp(invite["expires_at"]),
+            "created_by": str(invite["created_by"]),
+            "created_at": utc_timestamp(invite["created_at"]),
+            "invite_url": invite["invite_url"],
+        }
+
 
 class InviteDetailSchema(InviteSchema):
     status = fields.String(
@@ -259,6 +276,24 @@ class MembershipSchema(OutputSchema):
 class JoinResultSchema(OutputSchema):
     group = fields.Nested(JoinedGroupSchema)
     membership = fields.Nested(MembershipSchema)
+
+    @staticmethod
+    def wire(joined: dict) -> dict:
+        """What ``dump`` makes of a join, without marshmallow. tests/test_wire_shapes.py
+        holds the two equal."""
+        group, membership = joined["group"], joined["membership"]
+        return {
+            "group": {
+                "id": str(group["id"]),
+                "name": group["name"],
+                "member_count": group["member_count"],
+            },
+            "membership": {
+                "id": str(membership["id"]),
+                "role": membership["role"],
+                "joined_at": utc_timestamp(membership["joined_at"]),
+            },
+        }
 
 
 # --- operations -------------------------------------------------------------

@@ -443,8 +443,14 @@ def plans(engine: sa.Engine, keys: CodeKeyring, code: str, group_id: str) -> str
     digests = keys.digests(code)
     queries = {
         "preview": (invites._PREVIEW, {"digests": digests}),
-        "join": (invites._REDEEM, {"digests": digests, "user_id": uuid.uuid4()}),
-        "list": (invites._LIST_LIVE, {"group_id": group_id}),
+        "join": (
+            invites._REDEEM,
+            {"digests": digests, "user_id": uuid.uuid4(), "display_name": None},
+        ),
+        "list": (
+            invites._LIST_LIVE,
+            {"group_id": group_id, "user_id": uuid.uuid4(), "roles": ["admin", "owner"]},
+        ),
     }
     out = []
     with engine.connect() as conn:

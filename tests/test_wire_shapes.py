@@ -11,7 +11,12 @@ import pytest
 import sqlalchemy as sa
 from flask import url_for
 
-from app.api.schemas import InvitePreviewSchema, InviteSchema, JoinResultSchema
+from app.api.schemas import (
+    InviteListSchema,
+    InvitePreviewSchema,
+    InviteSchema,
+    JoinResultSchema,
+)
 from app.services.invites import preview_invite
 from app.unit_of_work import read
 
@@ -209,3 +214,20 @@ def test_the_create_and_join_answers_are_what_the_schemas_and_url_for_make(
             assert response.mimetype == "application/json"
             expected = app.json.response(schema().dump(schema().load(response.get_json())))
             assert response.get_data() == expected.get_data()
+
+
+def test_the_listing_written_without_marshmallow_is_what_its_schema_dumps(app, api, owner):
+    group = api.create_group(owner)
+    admin = api.member(group["id"], "admin", name='Adam "A"')
+    api.create_invite(owner, group["id"], max_uses=3)
+    api.create_invite(admin, group["id"], preset_role="viewer")
+    response = app.test_client().get(f"/api/v1/groups/{group['id']}/invites", headers=owner.headers)
+    assert response.status_code == 200
+    listed = response.get_json()["data"]
+    names = [invite["created_by"]["display_name"] for invite in listed]
+    assert names == ['Adam "A"', "Olivia Owner"]
+    loaded = InviteListSchema().load({"data": listed})["data"]
+    assert InviteListSchema.wire(loaded) == InviteListSchema().dump({"data": loaded})
+    with app.app_context():
+        expected = app.json.response(InviteListSchema().dump({"data": loaded})).get_data()
+    assert response.get_data() == expected

@@ -114,7 +114,7 @@ class GroupInvites(MethodView):
     def get(self, group_id):
         """List the group's active invites, newest first (owner or admin)"""
         invites = read(invite_service.list_invites, current_actor(), group_id, keys=code_keys())
-        return {"data": invites}
+        return json_response(InviteListSchema.wire(invites))
 
 
 @blp.route("/groups/<id:group_id>/invites/<id:invite_id>", endpoint="group_invite")

@@ -101,6 +101,9 @@ _MINT = Prepared(
 # The group's lock, then the mint: one round trip, one transaction.
 _LOCK_AND_MINT = Batch(LOCK_GROUP, _MINT)
 
+# The group's live invites, newest first, if the caller's role is one of
+# :roles; none otherwise (the caller says why: no such group, not allowed, or
+# nothing live).
 _LIST_LIVE = Prepared(
     "invite_list_live",
     f"""
@@ -108,6 +111,9 @@ _LIST_LIVE = Prepared(
       FROM group_invites i
       JOIN users u ON u.id = i.created_by
      WHERE i.group_id = :group_id AND {IS_LIVE}
+       AND EXISTS (SELECT 1 FROM group_memberships me
+                    WHERE me.group_id = :group_id AND me.user_id = :user_id
+                      AND CAST(me.role AS text) = ANY(CAST(:roles AS text[])))
      ORDER BY i.created_at DESC, i.id DESC
     """,
 )
@@ -283,8 +289,9 @@ def mint(
     return role, live, (invite if invite["id"] is not None else None)
 
 
-def list_live(conn: sa.Connection, group_id: UUID) -> list[dict]:
-    return _LIST_LIVE.rows(conn, {"group_id": group_id})
+def list_live(conn: sa.Connection, group_id: UUID, user_id: UUID, roles: list[str]) -> list[dict]:
+    """The group's live invites, if ``user_id``'s role in it is one of ``roles``."""
+    return _LIST_LIVE.rows(conn, {"group_id": group_id, "user_id": user_id, "roles": roles})
 
 
 def get_invite(conn: sa.Connection, group_id: UUID, invite_id: UUID) -> dict | None:

@@ -16,7 +16,7 @@ A unit of work in autocommit runs each statement as its own transaction: no
 BEGIN or COMMIT round trips. It is for use cases whose every statement is a
 whole decision by itself: reads (``read``), and the hot writes that are one
 statement, or one ``Batch`` of statements that PostgreSQL runs as one
-transaction (``run_statements``: creating an invite, joining with a code).
+transaction (``run_statements_retrying``: creating an invite, joining with a code).
 """
 
 from __future__ import annotations
@@ -116,19 +116,6 @@ def read(
         return use_case(uow, *args, **kwargs)
 
 
-def run_statements(
-    engine: sa.Engine,
-    use_case: Callable[Concatenate[UnitOfWork, P], T],
-    /,
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """Run ``use_case(uow, *args, **kwargs)``, each of whose statements (or batches)
-    is a whole decision, each in its own transaction (autocommit)."""
-    with UnitOfWork(engine, autocommit=True) as uow:
-        return use_case(uow, *args, **kwargs)
-
-
 def run_retrying(
     engine: sa.Engine,
     attempts: int,
@@ -153,8 +140,9 @@ def run_statements_retrying(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """``run_retrying`` for a use case of whole-decision statements (``run_statements``):
-    a deadlock or a serialization failure undid the one statement it broke."""
+    """``run_retrying`` in a unit of work in autocommit, for a use case each of whose
+    statements (or batches) is a whole decision: a deadlock or a serialization
+    failure undid the one statement it broke."""
     return _retrying(
         lambda: UnitOfWork(engine, autocommit=True), attempts, give_up, use_case, args, kwargs
     )

@@ -177,17 +177,23 @@ def test_each_statement_of_a_batch_sees_what_committed_while_it_waited(one_conne
         Prepared("test_count_user", "SELECT count(*) AS n FROM users WHERE id = :user_id"),
     )
     result = {}
+
+    def wait_for_the_lock(conn):
+        try:
+            result.update(batch.one(conn, {"group_id": group_id, "user_id": later}))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            result["error"] = exc
+
     with engine.connect() as holder, one_connection.connect() as conn:
         conn.connection.dbapi_connection.autocommit = True
         holder.execute(sa.text("SELECT 1 FROM groups WHERE id = :g FOR UPDATE"), {"g": group_id})
         holder.execute(sa.text("INSERT INTO users (id) VALUES (:u)"), {"u": later})
-        waiter = threading.Thread(
-            target=lambda: result.update(batch.one(conn, {"group_id": group_id, "user_id": later}))
-        )
+        waiter = threading.Thread(target=wait_for_the_lock, args=(conn,))
         waiter.start()
         time.sleep(0.3)
         assert waiter.is_alive()  # waiting for the group's lock
         holder.commit()
-        waiter.join(timeout=10)
+        waiter.join(timeout=30)
+        assert not waiter.is_alive()
         conn.connection.dbapi_connection.autocommit = False
     assert result == {"n": 1}

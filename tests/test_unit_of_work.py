@@ -207,3 +207,27 @@ def _wait_for_a_lock_wait(engine: sa.Engine) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("the second join never waited for the first")
+
+
+def test_a_committed_join_is_answered_even_if_reading_its_group_again_fails(
+    database_url, engine, actor
+):
+    """In autocommit the join has committed before its group is read again: a failed
+    read falls back to what the join's statement saw; in a transaction it fails it."""
+    with UnitOfWork(engine) as uow:
+        group = group_service.create_group(uow, actor, name="Read again")
+        uow.commit()
+    impatient = create_engine(database_url, pool_size=1, statement_timeout_ms=200)
+    try:
+        with engine.connect() as holder:
+            holder.execute(sa.text("LOCK TABLE groups IN ACCESS EXCLUSIVE MODE"))
+            with UnitOfWork(impatient, autocommit=True) as uow:
+                assert invite_service._fresh_summary(uow, group["id"]) is None
+            with pytest.raises(sa.exc.OperationalError), UnitOfWork(impatient) as uow:
+                invite_service._fresh_summary(uow, group["id"])
+            holder.rollback()
+        with UnitOfWork(impatient, autocommit=True) as uow:
+            summary = invite_service._fresh_summary(uow, group["id"])
+        assert summary == {"id": group["id"], "name": "Read again", "member_count": 1}
+    finally:
+        impatient.dispose()

@@ -60,7 +60,7 @@ class VerifiedTokens:
         with self._lock:
             if token not in self._claims and len(self._claims) >= self.size:
                 del self._claims[next(iter(self._claims))]
-            self._claims[token] = (int(exp), MappingProxyType(dict(claims)))
+            self._claims[token] = (int(exp), MappingProxyType(dict(claims)))  # a copy
 
 
 # Failures become the 401 envelope through this manager's loaders (app.api.errors).
@@ -141,9 +141,12 @@ def auth_required(view):
                 # credential and fails with an IndexError on a blank one (", ,").
                 raise NoAuthorizationError("A blank credential in the Authorization header")
             verify_jwt_in_request()
-            claims = get_jwt()
+            claims = MappingProxyType(dict(get_jwt()))
             if token:
                 verified.put(token, claims)
+        # The claims, read-only, the same on either path. flask-jwt-extended's own
+        # request state is not set on the fast path: read g.token_claims (or
+        # current_actor, g.user_id), never get_jwt() or get_jwt_identity().
         g.token_claims = claims
         g.user_id = claims["sub"]  # for the request's log line
         return view(*args, **kwargs)

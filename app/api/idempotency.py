@@ -7,7 +7,7 @@ and the response saved in it before the commit, so the work and its record
 commit together or not at all. Outcomes the work itself decided (``OUTCOMES``)
 are saved and replayed too, with the work they undid rolled back to a savepoint.
 Without a key, a view declared ``autocommit`` runs in a unit of work that makes
-each statement its own transaction (``unit_of_work.run_statements``): its use
+each statement its own transaction (``unit_of_work.run_statements_retrying``): its use
 case must be written so that each statement, or batch, is a whole decision.
 """
 

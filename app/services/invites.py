@@ -15,8 +15,9 @@ from app.unit_of_work import RetryTransaction, UnitOfWork
 # 32**9 codes: a collision is already rare; several in a row means something
 # other than bad luck is wrong.
 CODE_ATTEMPTS = 8
-# How many times the caller runs a join (``unit_of_work.run_retrying``) when it
-# loses a race or PostgreSQL breaks a deadlock, before answering 503.
+# How many times the caller runs a join (``unit_of_work.run_retrying`` or
+# ``run_statements_retrying``) when it loses a race or PostgreSQL breaks a
+# deadlock, before answering 503.
 JOIN_ATTEMPTS = 3
 
 
@@ -196,10 +197,8 @@ def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKey
     }
     if joined["uses_taken"] != 1:
         # Others joined with this invite while it waited for them: the count
-        # it read predates their memberships. Without a transaction around the
-        # two statements the group may be deleted in between; the join still
-        # happened, and is answered as the statement saw it.
-        group = group_repo.group_summary(conn, joined["group_id"]) or group
+        # it read predates their memberships.
+        group = _fresh_summary(uow, joined["group_id"]) or group
     return {
         "group": group,
         "membership": {
@@ -208,6 +207,18 @@ def join_group(uow: UnitOfWork, actor: Actor, raw_code: object, *, keys: CodeKey
             "joined_at": joined["joined_at"],
         },
     }
+
+
+def _fresh_summary(uow: UnitOfWork, group_id: UUID) -> dict | None:
+    """The group read again after a join. In autocommit the join has committed by
+    now: if the group was deleted since, or the read fails, the join still
+    happened and is answered with what its own statement saw (None)."""
+    if not uow.autocommit:
+        return group_repo.group_summary(uow.conn, group_id)
+    try:
+        return group_repo.group_summary(uow.conn, group_id)
+    except sa.exc.SQLAlchemyError:
+        return None
 
 
 def _explain_refusal(found: dict | None) -> None:

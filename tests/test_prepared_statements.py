@@ -33,6 +33,26 @@ def _prepared(conn) -> list[str]:
     return conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
 
 
+def _owned_group(engine) -> tuple[uuid.UUID, uuid.UUID]:
+    """A new group and its owner, inserted directly."""
+    group_id = uuid.uuid4()
+    with engine.begin() as setup:
+        owner = setup.execute(
+            sa.text("INSERT INTO users (id) VALUES (gen_random_uuid()) RETURNING id")
+        ).scalar_one()
+        setup.execute(
+            sa.text("INSERT INTO groups (id, name, created_by) VALUES (:g, 'Locked', :o)"),
+            {"g": group_id, "o": owner},
+        )
+        setup.execute(
+            sa.text(
+                "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :o, 'owner')"
+            ),
+            {"g": group_id, "o": owner},
+        )
+    return group_id, owner
+
+
 def test_a_statement_is_prepared_once_and_outlives_a_rollback(one_connection):
     with one_connection.connect() as conn:
         assert invites.preview(conn, NO_SUCH_DIGEST) is None
@@ -92,21 +112,7 @@ def test_a_failed_execute_is_sqlalchemys_exception_with_its_parameters_hidden(da
     Here a batch (the group's lock, then the mint) times out waiting for the lock."""
     from app.repository import groups
 
-    group_id = uuid.uuid4()
-    with engine.begin() as setup:
-        owner = setup.execute(
-            sa.text("INSERT INTO users (id) VALUES (gen_random_uuid()) RETURNING id")
-        ).scalar_one()
-        setup.execute(
-            sa.text("INSERT INTO groups (id, name, created_by) VALUES (:g, 'Locked', :o)"),
-            {"g": group_id, "o": owner},
-        )
-        setup.execute(
-            sa.text(
-                "INSERT INTO group_memberships (group_id, user_id, role) VALUES (:g, :o, 'owner')"
-            ),
-            {"g": group_id, "o": owner},
-        )
+    group_id, owner = _owned_group(engine)
     mint = functools.partial(
         invites.mint,
         group_id=group_id,
@@ -163,15 +169,8 @@ def test_each_statement_of_a_batch_sees_what_committed_while_it_waited(one_conne
     lock's holder committed meanwhile is seen (the invite cap relies on this)."""
     from app.repository import groups
 
-    group_id, later = uuid.uuid4(), uuid.uuid4()
-    with engine.begin() as setup:
-        owner = setup.execute(
-            sa.text("INSERT INTO users (id) VALUES (gen_random_uuid()) RETURNING id")
-        ).scalar_one()
-        setup.execute(
-            sa.text("INSERT INTO groups (id, name, created_by) VALUES (:g, 'Waited', :o)"),
-            {"g": group_id, "o": owner},
-        )
+    group_id, _ = _owned_group(engine)
+    later = uuid.uuid4()
     batch = Batch(
         groups.LOCK_GROUP,
         Prepared("test_count_user", "SELECT count(*) AS n FROM users WHERE id = :user_id"),

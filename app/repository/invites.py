@@ -90,7 +90,7 @@ _MINT = Prepared(
         RETURNING {INVITE_COLUMNS}
     ),
     renamed AS (
-        {RENAME_USER.format(user_id=":created_by", done="minted")}
+        {RENAME_USER.format(user_id=":created_by", when="EXISTS (SELECT 1 FROM minted)")}
     )
     SELECT (SELECT role FROM me) AS caller_role, (SELECT n FROM live) AS live_count, minted.*
       FROM (VALUES (1)) AS one
@@ -208,8 +208,12 @@ _REDEEM = Prepared(
         RETURNING id
     ),
     renamed AS (
-        {RENAME_USER.format(user_id=":user_id", done="used")}
-           AND NOT EXISTS (SELECT 1 FROM new_user)
+        {
+        RENAME_USER.format(
+            user_id=":user_id",
+            when="EXISTS (SELECT 1 FROM used) AND NOT EXISTS (SELECT 1 FROM new_user)",
+        )
+    }
     ),
     joined AS (
         INSERT INTO group_memberships (group_id, user_id, role, invited_by, invite_id)
